@@ -1,0 +1,126 @@
+//! `voxcpm`: the command-line front end over the engine library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use voxcpm_engine::model::VoxCpm2;
+use voxcpm_engine::noise::SeededNoise;
+use voxcpm_engine::parity::ZeroShotCase;
+use voxcpm_engine::pipeline::{SpeechOptions, TextToSpeech};
+
+/// The random-weight demo checkpoint shipped in the repository.
+const DEMO_CHECKPOINT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/demo-checkpoint");
+
+#[derive(Parser)]
+#[command(name = "voxcpm", version, about = "Native VoxCPM2 text-to-speech")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Speak a line of text into a WAV file (48 kHz, 32-bit float).
+    Say {
+        /// The text to speak.
+        text: String,
+        /// Output WAV path.
+        #[arg(short, long, default_value = "out.wav")]
+        output: PathBuf,
+        /// Checkpoint directory; default: $VOXCPM_MODEL, else the demo checkpoint.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Classifier-free guidance scale.
+        #[arg(long, default_value_t = 2.0)]
+        cfg: f32,
+        /// Flow-matching steps per patch.
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// Seed of the sampling noise; the same seed gives the same audio.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Patches generated before the stop head may end the line.
+        #[arg(long, default_value_t = 2)]
+        min_len: usize,
+        /// Upper bound on generated patches (160 ms each).
+        #[arg(long, default_value_t = 4096)]
+        max_len: usize,
+    },
+    /// Run a parity case recorded from the official implementation and write the engine's output.
+    Parity {
+        /// Checkpoint directory in the official layout.
+        #[arg(long)]
+        model: PathBuf,
+        /// Case file (safetensors) as described in parity-case.md.
+        #[arg(long)]
+        case: PathBuf,
+        /// Where to write `latents` and `audio`.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let device = burn::tensor::Device::flex();
+    match cli.command {
+        Command::Say { text, output, model, cfg, steps, seed, min_len, max_len } => {
+            let dir = resolve_model(model);
+            let tts = TextToSpeech::load(&dir, &device).with_context(|| format!("loading {}", dir.display()))?;
+            let options = SpeechOptions { cfg_value: cfg, inference_timesteps: steps, min_len, max_len };
+            let audio = tts.speak(&text, options, &mut SeededNoise::new(seed), |done, cap| {
+                eprint!("\rpatch {done} (at most {cap})");
+            })?;
+            eprintln!();
+            write_wav(&output, &audio, tts.sample_rate())?;
+            eprintln!("wrote {} ({:.2} s)", output.display(), audio.len() as f64 / tts.sample_rate() as f64);
+            Ok(())
+        }
+        Command::Parity { model, case, out } => {
+            let net = VoxCpm2::load(&model, &device).with_context(|| format!("loading {}", model.display()))?;
+            let case_data = ZeroShotCase::read(&case)?;
+            let output = case_data.run(&net, &case)?;
+            output.write(&out)?;
+            eprintln!(
+                "wrote {} ({} latent frames, {} samples)",
+                out.display(),
+                output.latent_shape[1],
+                output.audio.len()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// `--model`, then `$VOXCPM_MODEL`, then the demo checkpoint (with a notice: it cannot speak).
+fn resolve_model(flag: Option<PathBuf>) -> PathBuf {
+    if let Some(dir) = flag.or_else(|| std::env::var_os("VOXCPM_MODEL").map(PathBuf::from)) {
+        return dir;
+    }
+    eprintln!(
+        "notice: no model given (--model or VOXCPM_MODEL); using the demo checkpoint in assets/.\n\
+         It has RANDOM WEIGHTS: the pipeline runs end to end but the audio is noise, not speech."
+    );
+    PathBuf::from(DEMO_CHECKPOINT)
+}
+
+fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> anyhow::Result<()> {
+    let spec = hound::WavSpec { channels: 1, sample_rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
+    let mut writer = hound::WavWriter::create(path, spec).with_context(|| format!("creating {}", path.display()))?;
+    for &s in samples {
+        writer.write_sample(s)?;
+    }
+    writer.finalize().with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

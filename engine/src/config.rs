@@ -1,0 +1,355 @@
+//! `config.json` of a VoxCPM2 checkpoint, mirrored field for field (architecture doc §2.1).
+//!
+//! Defaults are the official pydantic defaults, so a config that omits a field means what it
+//! means to the official loader. Every size used by the model comes from here.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The top level of `config.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VoxCpmConfig {
+    /// "voxcpm2" for this engine; the official loader treats a missing value as V1.
+    #[serde(default = "default_architecture")]
+    pub architecture: String,
+    pub lm_config: LmConfig,
+    #[serde(default = "default_patch_size")]
+    pub patch_size: usize,
+    #[serde(default = "default_feat_dim")]
+    pub feat_dim: usize,
+    #[serde(default = "default_residual_layers")]
+    pub residual_lm_num_layers: usize,
+    #[serde(default)]
+    pub residual_lm_no_rope: bool,
+    #[serde(default = "default_fsq_latent")]
+    pub scalar_quantization_latent_dim: usize,
+    #[serde(default = "default_fsq_scale")]
+    pub scalar_quantization_scale: u32,
+    pub encoder_config: LocalStackConfig,
+    pub dit_config: LocalStackConfig,
+    #[serde(default)]
+    pub audio_vae_config: AudioVaeConfig,
+    /// Capacity of the base and residual LM KV caches (prefix + generated patches).
+    #[serde(default = "default_max_length")]
+    pub max_length: usize,
+}
+
+/// MiniCPM-4 settings shared (by copy) by all four transformer stacks.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LmConfig {
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub max_position_embeddings: usize,
+    pub num_attention_heads: usize,
+    pub num_hidden_layers: usize,
+    pub num_key_value_heads: usize,
+    pub rms_norm_eps: f64,
+    pub rope_scaling: RopeScaling,
+    pub vocab_size: usize,
+    #[serde(default = "default_true")]
+    pub use_mup: bool,
+    pub scale_emb: f64,
+    pub scale_depth: f64,
+    pub rope_theta: f64,
+    #[serde(default)]
+    pub kv_channels: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RopeScaling {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub long_factor: Vec<f64>,
+    pub short_factor: Vec<f64>,
+    pub original_max_position_embeddings: usize,
+}
+
+/// `encoder_config` (LocEnc) and `dit_config` (LocDiT) share this shape.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LocalStackConfig {
+    #[serde(default = "default_local_hidden")]
+    pub hidden_dim: usize,
+    #[serde(default = "default_local_ffn")]
+    pub ffn_dim: usize,
+    #[serde(default = "default_local_heads")]
+    pub num_heads: usize,
+    #[serde(default = "default_local_layers")]
+    pub num_layers: usize,
+    #[serde(default)]
+    pub kv_channels: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AudioVaeConfig {
+    #[serde(default = "default_encoder_dim")]
+    pub encoder_dim: usize,
+    #[serde(default = "default_encoder_rates")]
+    pub encoder_rates: Vec<usize>,
+    #[serde(default = "default_feat_dim")]
+    pub latent_dim: usize,
+    #[serde(default = "default_decoder_dim")]
+    pub decoder_dim: usize,
+    #[serde(default = "default_decoder_rates")]
+    pub decoder_rates: Vec<usize>,
+    #[serde(default = "default_true")]
+    pub depthwise: bool,
+    #[serde(default = "default_sample_rate")]
+    pub sample_rate: u32,
+    #[serde(default = "default_out_sample_rate")]
+    pub out_sample_rate: u32,
+    #[serde(default)]
+    pub use_noise_block: bool,
+    #[serde(default = "default_sr_bins")]
+    pub sr_bin_boundaries: Option<Vec<u32>>,
+    #[serde(default = "default_cond_type")]
+    pub cond_type: String,
+    #[serde(default)]
+    pub cond_out_layer: bool,
+}
+
+impl Default for AudioVaeConfig {
+    fn default() -> Self {
+        serde_json::from_str("{}").expect("all AudioVaeConfig fields have defaults")
+    }
+}
+
+/// One transformer stack, resolved: what `MiniCPMModel` sees after the official code copies
+/// `lm_config` and overrides the stack's own widths.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_layers: usize,
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+    pub head_dim: usize,
+    pub rms_norm_eps: f64,
+    pub use_rope: bool,
+    /// Residual branch multiplier: `scale_depth / sqrt(layers)` under muP, else 1.
+    pub residual_scale: f64,
+}
+
+impl VoxCpmConfig {
+    /// Reads and validates `config.json`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let config: VoxCpmConfig = serde_json::from_str(&text).map_err(|e| Error::Config {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        if config.architecture != "voxcpm2" {
+            return Err(Error::UnsupportedArchitecture {
+                path: path.to_owned(),
+                found: config.architecture,
+            });
+        }
+        config.validate().map_err(|message| Error::Config { path: path.to_owned(), message })?;
+        Ok(config)
+    }
+
+    pub fn base_lm(&self) -> StackConfig {
+        let lm = &self.lm_config;
+        self.stack(lm.hidden_size, lm.intermediate_size, lm.num_hidden_layers, lm.num_attention_heads, lm.kv_channels, true)
+    }
+
+    pub fn residual_lm(&self) -> StackConfig {
+        let lm = &self.lm_config;
+        self.stack(
+            lm.hidden_size,
+            lm.intermediate_size,
+            self.residual_lm_num_layers,
+            lm.num_attention_heads,
+            lm.kv_channels,
+            !self.residual_lm_no_rope,
+        )
+    }
+
+    pub fn loc_enc(&self) -> StackConfig {
+        self.local_stack(&self.encoder_config)
+    }
+
+    pub fn loc_dit(&self) -> StackConfig {
+        self.local_stack(&self.dit_config)
+    }
+
+    fn local_stack(&self, c: &LocalStackConfig) -> StackConfig {
+        self.stack(c.hidden_dim, c.ffn_dim, c.num_layers, c.num_heads, c.kv_channels, true)
+    }
+
+    fn stack(
+        &self,
+        hidden: usize,
+        ffn: usize,
+        layers: usize,
+        heads: usize,
+        kv_channels: Option<usize>,
+        use_rope: bool,
+    ) -> StackConfig {
+        let lm = &self.lm_config;
+        StackConfig {
+            hidden_size: hidden,
+            intermediate_size: ffn,
+            num_layers: layers,
+            num_heads: heads,
+            num_kv_heads: lm.num_key_value_heads,
+            head_dim: kv_channels.unwrap_or(hidden / heads.max(1)),
+            rms_norm_eps: lm.rms_norm_eps,
+            use_rope,
+            residual_scale: if lm.use_mup { lm.scale_depth / (layers as f64).sqrt() } else { 1.0 },
+        }
+    }
+
+    /// Text embeddings are scaled by `scale_emb` only under muP (§4.5).
+    pub fn text_embed_scale(&self) -> f64 {
+        if self.lm_config.use_mup { self.lm_config.scale_emb } else { 1.0 }
+    }
+
+    /// The constraints the official classes rely on without checking them all.
+    fn validate(&self) -> std::result::Result<(), String> {
+        let mut problems = Vec::new();
+        let stacks = [
+            ("lm_config", self.base_lm()),
+            ("residual_lm", self.residual_lm()),
+            ("encoder_config", self.loc_enc()),
+            ("dit_config", self.loc_dit()),
+        ];
+        for (name, s) in &stacks {
+            if s.num_heads == 0 || s.num_kv_heads == 0 || s.num_heads % s.num_kv_heads != 0 {
+                problems.push(format!(
+                    "{name}: num_heads {} is not a multiple of num_key_value_heads {}",
+                    s.num_heads, s.num_kv_heads
+                ));
+            }
+            if s.use_rope && s.head_dim != 2 * self.lm_config.rope_scaling.short_factor.len() {
+                problems.push(format!(
+                    "{name}: head dim {} needs {} rope factors, config has {}",
+                    s.head_dim,
+                    s.head_dim / 2,
+                    self.lm_config.rope_scaling.short_factor.len()
+                ));
+            }
+            if s.head_dim == 0 || s.hidden_size == 0 || s.num_layers == 0 {
+                problems.push(format!("{name}: zero width, head dim or layer count"));
+            }
+        }
+        let rope = &self.lm_config.rope_scaling;
+        if rope.long_factor.len() != rope.short_factor.len() {
+            problems.push("rope_scaling: long_factor and short_factor differ in length".into());
+        }
+        if self.lm_config.vocab_size <= 104 {
+            problems.push(format!(
+                "lm_config.vocab_size {} must exceed 104 (ids 101-104 are the audio tokens)",
+                self.lm_config.vocab_size
+            ));
+        }
+        if self.dit_config.hidden_dim % 2 != 0 {
+            problems.push(format!("dit_config.hidden_dim {} must be even", self.dit_config.hidden_dim));
+        }
+        if self.patch_size == 0 || self.feat_dim == 0 || self.max_length == 0 {
+            problems.push("patch_size, feat_dim and max_length must be positive".into());
+        }
+        let vae = &self.audio_vae_config;
+        if vae.latent_dim != self.feat_dim {
+            problems.push(format!(
+                "audio_vae_config.latent_dim {} differs from feat_dim {}",
+                vae.latent_dim, self.feat_dim
+            ));
+        }
+        if vae.encoder_rates.is_empty() || vae.decoder_rates.is_empty() || vae.encoder_rates.contains(&0) || vae.decoder_rates.contains(&0) {
+            problems.push("audio_vae_config: rates must be non-empty and positive".into());
+        }
+        if vae.decoder_dim % (1usize << vae.decoder_rates.len().min(63)) != 0 {
+            problems.push(format!(
+                "audio_vae_config.decoder_dim {} is not divisible by 2^{}",
+                vae.decoder_dim,
+                vae.decoder_rates.len()
+            ));
+        }
+        if vae.use_noise_block {
+            problems.push("audio_vae_config.use_noise_block is not supported (no released model uses it)".into());
+        }
+        if vae.cond_type != "scale_bias" && vae.cond_type != "scale_bias_init" || vae.cond_out_layer {
+            problems.push(format!(
+                "audio_vae_config: cond_type {:?} with cond_out_layer {} is not supported",
+                vae.cond_type, vae.cond_out_layer
+            ));
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+    }
+}
+
+impl AudioVaeConfig {
+    /// Encoder hop: input samples per latent frame.
+    pub fn encoder_hop(&self) -> usize {
+        self.encoder_rates.iter().product()
+    }
+
+    /// Decoder hop: output samples per latent frame.
+    pub fn decoder_hop(&self) -> usize {
+        self.decoder_rates.iter().product()
+    }
+}
+
+fn default_architecture() -> String {
+    "voxcpm".into()
+}
+fn default_patch_size() -> usize {
+    4
+}
+fn default_feat_dim() -> usize {
+    64
+}
+fn default_residual_layers() -> usize {
+    8
+}
+fn default_fsq_latent() -> usize {
+    512
+}
+fn default_fsq_scale() -> u32 {
+    9
+}
+fn default_max_length() -> usize {
+    8192
+}
+fn default_true() -> bool {
+    true
+}
+fn default_local_hidden() -> usize {
+    1024
+}
+fn default_local_ffn() -> usize {
+    4096
+}
+fn default_local_heads() -> usize {
+    16
+}
+fn default_local_layers() -> usize {
+    4
+}
+fn default_encoder_dim() -> usize {
+    128
+}
+fn default_encoder_rates() -> Vec<usize> {
+    vec![2, 5, 8, 8]
+}
+fn default_decoder_dim() -> usize {
+    2048
+}
+fn default_decoder_rates() -> Vec<usize> {
+    vec![8, 6, 5, 2, 2, 2]
+}
+fn default_sample_rate() -> u32 {
+    16000
+}
+fn default_out_sample_rate() -> u32 {
+    48000
+}
+fn default_sr_bins() -> Option<Vec<u32>> {
+    Some(vec![20000, 30000, 40000])
+}
+fn default_cond_type() -> String {
+    "scale_bias".into()
+}

@@ -1,0 +1,14 @@
+//! Native VoxCPM2 text-to-speech: loads official checkpoints and runs the whole model on burn.
+//!
+//! The map of the crate is in ARCHITECTURE.md at the repository root.
+
+pub mod config;
+pub mod error;
+pub mod model;
+pub mod noise;
+pub mod parity;
+pub mod pipeline;
+pub mod tokenizer;
+pub mod weights;
+
+pub use error::{Error, Result};

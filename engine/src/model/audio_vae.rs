@@ -1,0 +1,296 @@
+//! AudioVAE V2 (§5.9): a causal, weight-normed, depthwise DAC-style autoencoder. The encoder
+//! turns prompt audio at 16 kHz into latents; the decoder turns latents into 48 kHz audio,
+//! conditioned on the output rate.
+
+use burn::tensor::activation::tanh;
+use burn::tensor::module::{conv_transpose1d, conv1d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::Tensor;
+
+use crate::config::AudioVaeConfig;
+use crate::error::{Error, Result};
+use crate::weights::WeightLoader;
+
+/// Weight-normed conv with zero left padding so output `i` sees inputs `≤ i`.
+#[derive(Debug, Clone)]
+struct CausalConv {
+    weight: Tensor<3>,
+    bias: Tensor<1>,
+    stride: usize,
+    dilation: usize,
+    groups: usize,
+    left_pad: usize,
+}
+
+impl CausalConv {
+    #[allow(clippy::too_many_arguments)]
+    fn load(
+        w: &mut WeightLoader,
+        name: &str,
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        stride: usize,
+        dilation: usize,
+        groups: usize,
+        left_pad: usize,
+    ) -> Self {
+        CausalConv {
+            weight: w.weight_norm(name, [c_out, c_in / groups, kernel]),
+            bias: w.tensor(&format!("{name}.bias"), [c_out]),
+            stride,
+            dilation,
+            groups,
+            left_pad,
+        }
+    }
+
+    /// Kernel-size-`k` conv, dilation `d`, stride 1: the reference pads `(k−1)·d` on the left.
+    fn same(w: &mut WeightLoader, name: &str, c_in: usize, c_out: usize, k: usize, d: usize, groups: usize) -> Self {
+        Self::load(w, name, c_in, c_out, k, 1, d, groups, (k - 1) * d)
+    }
+
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let options = ConvOptions {
+            stride: [self.stride],
+            padding: [(self.left_pad, 0)],
+            dilation: [self.dilation],
+            groups: self.groups,
+        };
+        conv1d(x, self.weight.clone(), Some(self.bias.clone()), options)
+    }
+}
+
+/// Weight-normed transposed conv (kernel 2s, stride s) cropped to exactly `s` samples per input.
+#[derive(Debug, Clone)]
+struct CausalTransposeConv {
+    weight: Tensor<3>,
+    bias: Tensor<1>,
+    stride: usize,
+}
+
+impl CausalTransposeConv {
+    fn load(w: &mut WeightLoader, name: &str, c_in: usize, c_out: usize, stride: usize) -> Self {
+        CausalTransposeConv {
+            weight: w.weight_norm(name, [c_in, c_out, 2 * stride]),
+            bias: w.tensor(&format!("{name}.bias"), [c_out]),
+            stride,
+        }
+    }
+
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let s = self.stride;
+        let options = ConvTransposeOptions::new([s], [0], [0], [1], 1);
+        let out = conv_transpose1d(x, self.weight.clone(), Some(self.bias.clone()), options);
+        // (L+1)·s samples come out; the causal crop drops the last s.
+        let len = out.dims()[2];
+        out.slice_dim(2, 0..len - s)
+    }
+}
+
+/// Snake activation `x + sin²(αx)/(α + 1e-9)`, α per channel.
+#[derive(Debug, Clone)]
+struct Snake {
+    alpha: Tensor<3>,
+    inv_alpha: Tensor<3>,
+}
+
+impl Snake {
+    fn load(w: &mut WeightLoader, name: &str, channels: usize) -> Self {
+        let alpha = w.tensor(&format!("{name}.alpha"), [1, channels, 1]);
+        let inv_alpha = (alpha.clone() + 1e-9).recip();
+        Snake { alpha, inv_alpha }
+    }
+
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let s = (x.clone() * self.alpha.clone()).sin();
+        x + self.inv_alpha.clone() * s.square()
+    }
+}
+
+/// `x + conv1x1(snake(dwconv_k7_dil(snake(x))))`.
+#[derive(Debug, Clone)]
+struct ResidualUnit {
+    snake_1: Snake,
+    conv_1: CausalConv,
+    snake_2: Snake,
+    conv_2: CausalConv,
+}
+
+impl ResidualUnit {
+    fn load(w: &mut WeightLoader, name: &str, channels: usize, dilation: usize, groups: usize) -> Self {
+        ResidualUnit {
+            snake_1: Snake::load(w, &format!("{name}.block.0"), channels),
+            conv_1: CausalConv::same(w, &format!("{name}.block.1"), channels, channels, 7, dilation, groups),
+            snake_2: Snake::load(w, &format!("{name}.block.2"), channels),
+            conv_2: CausalConv::same(w, &format!("{name}.block.3"), channels, channels, 1, 1, 1),
+        }
+    }
+
+    /// The three units of a block, dilations 1, 3, 9, at `{name}.block.{first..first+3}`.
+    fn triple(w: &mut WeightLoader, name: &str, first: usize, channels: usize, groups: usize) -> Vec<Self> {
+        [1, 3, 9]
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| Self::load(w, &format!("{name}.block.{}", first + i), channels, d, groups))
+            .collect()
+    }
+
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let y = self.conv_1.forward(self.snake_1.forward(x.clone()));
+        let y = self.conv_2.forward(self.snake_2.forward(y));
+        x + y
+    }
+}
+
+#[derive(Debug, Clone)]
+struct EncoderBlock {
+    units: Vec<ResidualUnit>,
+    snake: Snake,
+    down: CausalConv,
+}
+
+#[derive(Debug, Clone)]
+struct DecoderBlock {
+    /// Per-channel `(scale, bias)` for the configured output rate, applied to the block input.
+    rate_condition: Option<(Tensor<3>, Tensor<3>)>,
+    snake: Snake,
+    up: CausalTransposeConv,
+    units: Vec<ResidualUnit>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AudioVae {
+    encoder_input: CausalConv,
+    encoder_blocks: Vec<EncoderBlock>,
+    fc_mu: CausalConv,
+    decoder_input: Vec<CausalConv>,
+    decoder_blocks: Vec<DecoderBlock>,
+    decoder_snake: Snake,
+    decoder_output: CausalConv,
+    config: AudioVaeConfig,
+}
+
+impl AudioVae {
+    /// Loads the VAE from its own file (keys without the `audio_vae.` prefix).
+    pub fn load(w: &mut WeightLoader, config: &AudioVaeConfig) -> Self {
+        let c = config;
+        let groups_for = |channels: usize| if c.depthwise { channels } else { 1 };
+
+        let mut width = c.encoder_dim;
+        let encoder_input = CausalConv::same(w, "encoder.block.0", 1, width, 7, 1, 1);
+        let mut encoder_blocks = Vec::new();
+        for (i, &s) in c.encoder_rates.iter().enumerate() {
+            let name = format!("encoder.block.{}", i + 1);
+            encoder_blocks.push(EncoderBlock {
+                units: ResidualUnit::triple(w, &name, 0, width, groups_for(width)),
+                snake: Snake::load(w, &format!("{name}.block.3"), width),
+                down: CausalConv::load(w, &format!("{name}.block.4"), width, 2 * width, 2 * s, s, 1, 1, s),
+            });
+            width *= 2;
+        }
+        let fc_mu = CausalConv::same(w, "encoder.fc_mu", width, c.latent_dim, 3, 1, 1);
+        for part in ["weight_g", "weight_v", "bias"] {
+            w.skip(&format!("encoder.fc_logvar.{part}"));
+        }
+
+        let bucket = c.sr_bin_boundaries.as_ref().map(|bounds| {
+            // torch.bucketize(right=False): the number of boundaries strictly below the rate.
+            let stored = w.values("decoder.sr_bin_boundaries", &[bounds.len()]);
+            if stored.is_some_and(|s| s.iter().zip(bounds).any(|(a, &b)| *a != b as f32)) {
+                w.report(format!("tensor decoder.sr_bin_boundaries differs from the config's {bounds:?}"));
+            }
+            (bounds.iter().filter(|&&b| b < c.out_sample_rate).count(), bounds.len() + 1)
+        });
+
+        let mut decoder_input = Vec::new();
+        if c.depthwise {
+            decoder_input.push(CausalConv::same(w, "decoder.model.0", c.latent_dim, c.latent_dim, 7, 1, c.latent_dim));
+            decoder_input.push(CausalConv::same(w, "decoder.model.1", c.latent_dim, c.decoder_dim, 1, 1, 1));
+        } else {
+            decoder_input.push(CausalConv::same(w, "decoder.model.0", c.latent_dim, c.decoder_dim, 7, 1, 1));
+        }
+        let first_block = decoder_input.len();
+        let mut width = c.decoder_dim;
+        let mut decoder_blocks = Vec::new();
+        for (i, &s) in c.decoder_rates.iter().enumerate() {
+            let index = first_block + i;
+            let name = format!("decoder.model.{index}");
+            let out = width / 2;
+            let rate_condition = bucket.map(|(b, buckets)| {
+                let row = |table: Tensor<2>| table.slice_dim(0, b..b + 1).reshape([1, width, 1]);
+                let cond = format!("decoder.sr_cond_model.{index}");
+                let scale = w.tensor(&format!("{cond}.scale_embed.weight"), [buckets, width]);
+                let bias = w.tensor(&format!("{cond}.bias_embed.weight"), [buckets, width]);
+                (row(scale), row(bias))
+            });
+            decoder_blocks.push(DecoderBlock {
+                rate_condition,
+                snake: Snake::load(w, &format!("{name}.block.0"), width),
+                up: CausalTransposeConv::load(w, &format!("{name}.block.1"), width, out, s),
+                units: ResidualUnit::triple(w, &name, 2, out, groups_for(out)),
+            });
+            width = out;
+        }
+        let last = first_block + c.decoder_rates.len();
+        let decoder_snake = Snake::load(w, &format!("decoder.model.{last}"), width);
+        let decoder_output = CausalConv::same(w, &format!("decoder.model.{}", last + 1), width, 1, 7, 1, 1);
+
+        AudioVae {
+            encoder_input,
+            encoder_blocks,
+            fc_mu,
+            decoder_input,
+            decoder_blocks,
+            decoder_snake,
+            decoder_output,
+            config: config.clone(),
+        }
+    }
+
+    pub fn config(&self) -> &AudioVaeConfig {
+        &self.config
+    }
+
+    /// Audio `[B, 1, S]` at the encoder rate to latents `[B, D, ceil(S/hop)]` (the mean; the
+    /// input is zero-padded on the right to a whole number of frames, as the reference does).
+    pub fn encode(&self, audio: Tensor<3>) -> Result<Tensor<3>> {
+        let [b, c, len] = audio.dims();
+        let hop = self.config.encoder_hop();
+        if c != 1 || len == 0 {
+            return Err(Error::InvalidInput(format!("VAE encoder needs [B, 1, samples>0] audio, got [{b}, {c}, {len}]")));
+        }
+        let padded = len.div_ceil(hop) * hop;
+        let audio = if padded > len {
+            Tensor::cat(vec![audio.clone(), Tensor::zeros([b, 1, padded - len], &audio.device())], 2)
+        } else {
+            audio
+        };
+        let mut x = self.encoder_input.forward(audio);
+        for block in &self.encoder_blocks {
+            for unit in &block.units {
+                x = unit.forward(x);
+            }
+            x = block.down.forward(block.snake.forward(x));
+        }
+        Ok(self.fc_mu.forward(x))
+    }
+
+    /// Latents `[B, D, F]` to audio `[B, 1, F·hop]` at the output rate.
+    pub fn decode(&self, latents: Tensor<3>) -> Tensor<3> {
+        let mut x = latents;
+        for conv in &self.decoder_input {
+            x = conv.forward(x);
+        }
+        for block in &self.decoder_blocks {
+            if let Some((scale, bias)) = &block.rate_condition {
+                x = x * scale.clone() + bias.clone();
+            }
+            x = block.up.forward(block.snake.forward(x));
+            for unit in &block.units {
+                x = unit.forward(x);
+            }
+        }
+        tanh(self.decoder_output.forward(self.decoder_snake.forward(x)))
+    }
+}

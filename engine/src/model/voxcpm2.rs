@@ -1,0 +1,243 @@
+//! The whole VoxCPM2 network and its patch-by-patch generation loop (§6.2, §6.3).
+
+use std::path::Path;
+
+use burn::tensor::activation::silu;
+use burn::tensor::module::embedding;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use super::audio_vae::AudioVae;
+use super::cfm::{self, CfmSettings};
+use super::fsq::Fsq;
+use super::loc_dit::LocDit;
+use super::loc_enc::LocEnc;
+use super::minicpm::MiniCpmStack;
+use super::nn::{Linear, to_vec};
+use super::rope::Rope;
+use super::sequence::Sequence;
+use crate::config::VoxCpmConfig;
+use crate::error::{Error, Result};
+use crate::noise::NoiseSource;
+use crate::weights::{WeightFile, WeightLoader};
+
+/// How long to generate and how to sample each patch.
+#[derive(Debug, Clone, Copy)]
+pub struct GenerationSettings {
+    /// Stopping is allowed only after patch index `min_len` (the reference compares `i >`).
+    pub min_len: usize,
+    /// Upper bound on generated patches (already capped by the caller, see `patch_cap`).
+    pub max_len: usize,
+    pub cfm: CfmSettings,
+}
+
+/// The networks of a VoxCPM2 checkpoint, weights on one device.
+#[derive(Debug, Clone)]
+pub struct VoxCpm2 {
+    config: VoxCpmConfig,
+    embed_tokens: Tensor<2>,
+    base_lm: MiniCpmStack,
+    residual_lm: MiniCpmStack,
+    loc_enc: LocEnc,
+    loc_dit: LocDit,
+    fsq: Fsq,
+    enc_to_lm_proj: Linear,
+    lm_to_dit_proj: Linear,
+    res_to_dit_proj: Linear,
+    fusion_concat_proj: Linear,
+    stop_proj: Linear,
+    stop_head: Linear,
+    audio_vae: AudioVae,
+}
+
+impl VoxCpm2 {
+    /// Loads `config.json`, `model.safetensors` (or `pytorch_model.bin`) and
+    /// `audiovae.safetensors` (or `audiovae.pth`) from an official checkpoint directory.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let config = VoxCpmConfig::load(&dir.join("config.json"))?;
+        let model_file = WeightFile::open(&first_existing(dir, &["model.safetensors", "pytorch_model.bin"]))?;
+        let vae_file = WeightFile::open(&first_existing(dir, &["audiovae.safetensors", "audiovae.pth"]))?;
+        Self::from_files(config, &model_file, &vae_file, device)
+    }
+
+    /// Builds the model from already opened weight files; every tensor of both files must be
+    /// used and match the config.
+    pub fn from_files(config: VoxCpmConfig, model: &WeightFile, vae: &WeightFile, device: &Device) -> Result<Self> {
+        let mut w = WeightLoader::new(model, device);
+        let lm = &config.lm_config;
+        let h = lm.hidden_size;
+        let base = config.base_lm();
+        let rope_positions = config.max_length.max(16).min(lm.max_position_embeddings.max(16));
+        let rope = Rope::new(lm, base.head_dim, rope_positions, device);
+        let enc_h = config.encoder_config.hidden_dim;
+        let dit_h = config.dit_config.hidden_dim;
+        let (d, fsq_dim) = (config.feat_dim, config.scalar_quantization_latent_dim);
+
+        let mut net = VoxCpm2 {
+            embed_tokens: w.tensor("base_lm.embed_tokens.weight", [lm.vocab_size, h]),
+            base_lm: MiniCpmStack::load(&mut w, "base_lm", &base, Some(rope.clone())),
+            residual_lm: MiniCpmStack::load(&mut w, "residual_lm", &config.residual_lm(), Some(rope.clone())),
+            loc_enc: LocEnc::load(&mut w, &config.loc_enc(), d, rope.clone()),
+            loc_dit: LocDit::load(&mut w, &config.loc_dit(), d, rope),
+            fsq: Fsq::load(&mut w, h, fsq_dim, config.scalar_quantization_scale),
+            enc_to_lm_proj: Linear::load(&mut w, "enc_to_lm_proj", enc_h, h, true),
+            lm_to_dit_proj: Linear::load(&mut w, "lm_to_dit_proj", h, dit_h, true),
+            res_to_dit_proj: Linear::load(&mut w, "res_to_dit_proj", h, dit_h, true),
+            fusion_concat_proj: Linear::load(&mut w, "fusion_concat_proj", 2 * h, h, true),
+            stop_proj: Linear::load(&mut w, "stop_proj", h, h, true),
+            stop_head: Linear::load(&mut w, "stop_head", h, 2, false),
+            audio_vae: {
+                let mut vw = WeightLoader::new(vae, device);
+                let vae_net = AudioVae::load(&mut vw, &config.audio_vae_config);
+                vw.finish()?;
+                vae_net
+            },
+            config: config.clone(),
+        };
+        w.finish()?;
+        if config.text_embed_scale() != 1.0 {
+            net.embed_tokens = net.embed_tokens * config.text_embed_scale();
+        }
+        Ok(net)
+    }
+
+    pub fn config(&self) -> &VoxCpmConfig {
+        &self.config
+    }
+
+    pub fn device(&self) -> Device {
+        self.embed_tokens.device()
+    }
+
+    pub fn audio_vae(&self) -> &AudioVae {
+        &self.audio_vae
+    }
+
+    pub fn base_lm(&self) -> &MiniCpmStack {
+        &self.base_lm
+    }
+
+    pub fn residual_lm(&self) -> &MiniCpmStack {
+        &self.residual_lm
+    }
+
+    pub fn loc_enc(&self) -> &LocEnc {
+        &self.loc_enc
+    }
+
+    pub fn loc_dit(&self) -> &LocDit {
+        &self.loc_dit
+    }
+
+    pub fn fsq(&self) -> &Fsq {
+        &self.fsq
+    }
+
+    /// Stop logits `[B, 2]` for LM hidden states `[B, H]`.
+    pub fn stop_logits(&self, lm_hidden: Tensor<2>) -> Tensor<2> {
+        self.stop_head.forward(silu(self.stop_proj.forward(lm_hidden)))
+    }
+
+    /// Patch-level embedding for the LMs: `enc_to_lm_proj(LocEnc(patches))`, `[B,T,P,D]` → `[B,T,H]`.
+    fn embed_patches(&self, patches: Tensor<4>) -> Tensor<3> {
+        self.enc_to_lm_proj.forward(self.loc_enc.forward(patches))
+    }
+
+    /// Runs prefill and generates patches until the stop head fires (after `min_len`) or
+    /// `max_len` patches exist. Each new patch `[P, D]` is passed to `on_patch` as soon as it
+    /// exists; the return value holds them all, `[n, P, D]` row-major.
+    pub fn generate(
+        &self,
+        sequence: &Sequence,
+        settings: GenerationSettings,
+        noise: &mut dyn NoiseSource,
+        mut on_patch: impl FnMut(&[f32]),
+    ) -> Result<Vec<f32>> {
+        let device = self.device();
+        let (p, d) = (self.config.patch_size, self.config.feat_dim);
+        let t = sequence.len();
+        if t == 0 {
+            return Err(Error::InvalidInput("empty input sequence".into()));
+        }
+        if sequence.features.len() != t * p * d || sequence.audio_mask.len() != t {
+            return Err(Error::InvalidInput("sequence tracks differ in length".into()));
+        }
+        let vocab = self.config.lm_config.vocab_size as i64;
+        if let Some(bad) = sequence.tokens.iter().find(|&&id| id < 0 || id >= vocab) {
+            return Err(Error::InvalidInput(format!("token id {bad} is outside the vocabulary (0..{vocab})")));
+        }
+        let mut base_cache = self.base_lm.new_cache(self.config.max_length);
+        let mut residual_cache = self.residual_lm.new_cache(self.config.max_length);
+        base_cache.check_room(t + settings.max_len.saturating_sub(1))?;
+
+        // Prefill (§6.2).
+        let features = Tensor::<4>::from_data(TensorData::new(sequence.features.clone(), [1, t, p, d]), &device);
+        let audio_mask: Vec<f32> = sequence.audio_mask.iter().map(|&a| if a { 1.0 } else { 0.0 }).collect();
+        let audio_mask = Tensor::<1>::from_data(TensorData::new(audio_mask, [t]), &device).reshape([1, t, 1]);
+        let text_mask = audio_mask.clone().neg() + 1.0;
+        let feat_embed = self.embed_patches(features.clone());
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(sequence.tokens.clone(), [1, t]), &device);
+        let text_embed = embedding(self.embed_tokens.clone(), ids);
+        let combined = text_embed * text_mask.clone() + feat_embed.clone() * audio_mask.clone();
+        let enc_out = self.base_lm.forward_cached(combined, &mut base_cache)?;
+        let enc_out = self.fsq.forward(enc_out.clone()) * audio_mask.clone() + enc_out * text_mask;
+        let residual_in = self
+            .fusion_concat_proj
+            .forward(Tensor::cat(vec![enc_out.clone(), feat_embed * audio_mask], 2));
+        let residual_out = self.residual_lm.forward_cached(residual_in, &mut residual_cache)?;
+        let last = |x: Tensor<3>| x.slice_dim(1, t - 1..t).squeeze_dim::<2>(1);
+        let mut lm_hidden = last(enc_out);
+        let mut residual_hidden = last(residual_out);
+        // The previous patch conditions the DiT; at first the last prefix position's features.
+        let mut cond = last_patch(features).swap_dims(1, 2);
+
+        // Patch loop (§6.3).
+        let mut patches = Vec::new();
+        for i in 0..settings.max_len {
+            let mu = Tensor::cat(
+                vec![self.lm_to_dit_proj.forward(lm_hidden.clone()), self.res_to_dit_proj.forward(residual_hidden.clone())],
+                1,
+            );
+            let z = noise.next_patch(d * p)?;
+            let z = Tensor::<3>::from_data(TensorData::new(z, [1, d, p]), &device);
+            let patch = cfm::solve(&self.loc_dit, z, mu, cond.clone(), settings.cfm);
+            let patch_pd = patch.clone().swap_dims(1, 2);
+            let values = to_vec(patch_pd.clone())?;
+            on_patch(&values);
+            patches.extend_from_slice(&values);
+            cond = patch;
+
+            let logits = to_vec(self.stop_logits(lm_hidden.clone()))?;
+            // argmax == 1; a tie is argmax 0 (§5.8).
+            let stop = logits[1] > logits[0];
+            if i > settings.min_len && stop {
+                break;
+            }
+            if i + 1 == settings.max_len {
+                break;
+            }
+            let step_embed = self.embed_patches(patch_pd.unsqueeze_dim(1)).squeeze_dim::<2>(1);
+            lm_hidden = self.fsq.forward(self.base_lm.step(step_embed.clone(), &mut base_cache)?);
+            let residual_in = self.fusion_concat_proj.forward(Tensor::cat(vec![lm_hidden.clone(), step_embed], 1));
+            residual_hidden = self.residual_lm.step(residual_in, &mut residual_cache)?;
+        }
+        Ok(patches)
+    }
+
+    /// Patches `[n, P, D]` (row-major) to the latent track `[1, D, n·P]` the VAE decodes.
+    pub fn patches_to_latents(&self, patches: &[f32]) -> Tensor<3> {
+        let (p, d) = (self.config.patch_size, self.config.feat_dim);
+        let n = patches.len() / (p * d);
+        let data = TensorData::new(patches.to_vec(), [n * p, d]);
+        Tensor::<2>::from_data(data, &self.device()).swap_dims(0, 1).unsqueeze_dim(0)
+    }
+}
+
+/// `[1, T, P, D]` → `[1, P, D]` of the last position.
+fn last_patch(features: Tensor<4>) -> Tensor<3> {
+    let [_, t, p, d] = features.dims();
+    features.slice_dim(1, t - 1..t).reshape([1, p, d])
+}
+
+fn first_existing(dir: &Path, names: &[&str]) -> std::path::PathBuf {
+    names.iter().map(|n| dir.join(n)).find(|p| p.exists()).unwrap_or_else(|| dir.join(names[0]))
+}

@@ -1,0 +1,179 @@
+//! Parity cases (shared/docs/parity-case.md): read a case recorded from the official code, run
+//! the engine on the same inputs with the same noise, and write what it produced.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{Error, Result};
+use crate::model::nn::to_vec;
+use crate::model::{CfmSettings, GenerationSettings, Sequence, VoxCpm2, patch_cap};
+use crate::noise::ReplayNoise;
+
+/// A zero-shot case: token ids in, latents and audio out.
+#[derive(Debug, Clone)]
+pub struct ZeroShotCase {
+    pub text_ids: Vec<i64>,
+    /// `[n_patches, 1, D, P]` as recorded.
+    pub noise: Vec<f32>,
+    pub noise_shape: Vec<usize>,
+    pub min_len: usize,
+    pub max_len: usize,
+    pub timesteps: usize,
+    pub cfg_value: f32,
+    /// Expected outputs, when the file has them.
+    pub latents: Option<(Vec<f32>, Vec<usize>)>,
+    pub audio: Option<Vec<f32>>,
+}
+
+/// What the engine produced for a case.
+#[derive(Debug, Clone)]
+pub struct CaseOutput {
+    /// `[D, P·n]`
+    pub latents: Vec<f32>,
+    pub latent_shape: [usize; 2],
+    pub audio: Vec<f32>,
+}
+
+/// The named tensors of a safetensors file, as f32 or i64 vectors with their shapes.
+pub struct TensorFile {
+    path: PathBuf,
+    tensors: BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>,
+}
+
+impl TensorFile {
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let file = SafeTensors::deserialize(&bytes).map_err(|e| Error::Case {
+            path: path.to_owned(),
+            message: format!("not a valid safetensors file ({e})"),
+        })?;
+        let tensors = file
+            .tensors()
+            .into_iter()
+            .map(|(name, view)| (name, (view.dtype(), view.shape().to_vec(), view.data().to_vec())))
+            .collect();
+        Ok(TensorFile { path: path.to_owned(), tensors })
+    }
+
+    fn error(&self, message: String) -> Error {
+        Error::Case { path: self.path.clone(), message }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    pub fn shape(&self, name: &str) -> Result<Vec<usize>> {
+        self.tensors.get(name).map(|t| t.1.clone()).ok_or_else(|| self.error(format!("missing tensor {name}")))
+    }
+
+    pub fn f32(&self, name: &str) -> Result<Vec<f32>> {
+        let (dtype, _, data) = self.tensors.get(name).ok_or_else(|| self.error(format!("missing tensor {name}")))?;
+        if *dtype != Dtype::F32 {
+            return Err(self.error(format!("tensor {name} is {dtype:?}, expected F32")));
+        }
+        Ok(data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
+    }
+
+    pub fn i64(&self, name: &str) -> Result<Vec<i64>> {
+        let (dtype, _, data) = self.tensors.get(name).ok_or_else(|| self.error(format!("missing tensor {name}")))?;
+        match dtype {
+            Dtype::I64 => Ok(data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()),
+            Dtype::I32 => Ok(data.chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().unwrap()) as i64).collect()),
+            other => Err(self.error(format!("tensor {name} is {other:?}, expected I64"))),
+        }
+    }
+}
+
+impl ZeroShotCase {
+    pub fn read(path: &Path) -> Result<Self> {
+        let file = TensorFile::read(path)?;
+        let params = file.i64("params")?;
+        let [min_len, max_len, timesteps] = params[..] else {
+            return Err(file.error(format!("params has {} values, expected 3", params.len())));
+        };
+        if min_len < 0 || max_len < 1 || timesteps < 1 {
+            return Err(file.error(format!("params {params:?} are out of range")));
+        }
+        let cfg = file.f32("cfg_value")?;
+        let latents = if file.contains("latents") {
+            Some((file.f32("latents")?, file.shape("latents")?))
+        } else {
+            None
+        };
+        let audio = if file.contains("audio") { Some(file.f32("audio")?) } else { None };
+        Ok(ZeroShotCase {
+            text_ids: file.i64("text_ids")?,
+            noise: file.f32("noise")?,
+            noise_shape: file.shape("noise")?,
+            min_len: min_len as usize,
+            max_len: max_len as usize,
+            timesteps: timesteps as usize,
+            cfg_value: *cfg.first().ok_or_else(|| file.error("cfg_value is empty".into()))?,
+            latents,
+            audio,
+        })
+    }
+
+    /// Runs the case on `model`; fails with a message naming the mismatch when the case does
+    /// not fit the model.
+    pub fn run(&self, model: &VoxCpm2, path: &Path) -> Result<CaseOutput> {
+        let config = model.config();
+        let (p, d) = (config.patch_size, config.feat_dim);
+        let bad = |message: String| Error::Case { path: path.to_owned(), message };
+        match self.noise_shape[..] {
+            [_, 1, nd, np] if nd == d && np == p => {}
+            _ => {
+                return Err(bad(format!(
+                    "noise has shape {:?}, the model needs [n_patches, 1, {d}, {p}] (feat_dim {d}, patch_size {p})",
+                    self.noise_shape
+                )));
+            }
+        }
+        if self.text_ids.is_empty() {
+            return Err(bad("text_ids is empty".into()));
+        }
+        let sequence = Sequence::zero_shot(self.text_ids.clone(), p * d);
+        let settings = GenerationSettings {
+            min_len: self.min_len,
+            max_len: patch_cap(self.text_ids.len() - 1, self.max_len),
+            cfm: CfmSettings { timesteps: self.timesteps, cfg_value: self.cfg_value },
+        };
+        let mut noise = ReplayNoise::new(self.noise.clone(), p * d);
+        let patches = model
+            .generate(&sequence, settings, &mut noise, |_| {})
+            .map_err(|e| bad(e.to_string()))?;
+        let latents = model.patches_to_latents(&patches);
+        let latent_shape = [d, patches.len() / d];
+        let audio = model.audio_vae().decode(latents.clone());
+        Ok(CaseOutput { latents: to_vec(latents)?, latent_shape, audio: to_vec(audio)? })
+    }
+}
+
+impl CaseOutput {
+    /// Writes `latents` `[D, P·n]` and `audio` `[samples]` as f32 safetensors.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let (latents, audio) = (bytes(&self.latents), bytes(&self.audio));
+        let views = [
+            ("latents", safetensors::tensor::TensorView::new(Dtype::F32, self.latent_shape.to_vec(), &latents)),
+            ("audio", safetensors::tensor::TensorView::new(Dtype::F32, vec![self.audio.len()], &audio)),
+        ];
+        let views: Vec<(&str, _)> = views
+            .into_iter()
+            .map(|(n, v)| v.map(|v| (n, v)))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::InvalidInput(format!("cannot build output tensors: {e}")))?;
+        safetensors::serialize_to_file(views, None, path)
+            .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
+    }
+}
+
+/// Largest absolute difference divided by the reference's largest magnitude.
+pub fn relative_max_error(actual: &[f32], expected: &[f32]) -> f32 {
+    let scale = expected.iter().fold(0f32, |m, x| m.max(x.abs())).max(f32::MIN_POSITIVE);
+    let diff = actual.iter().zip(expected).fold(0f32, |m, (a, e)| m.max((a - e).abs()));
+    if actual.len() != expected.len() { f32::INFINITY } else { diff / scale }
+}

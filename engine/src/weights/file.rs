@@ -1,0 +1,152 @@
+//! Tensor files as the official checkpoints ship them: safetensors (memory-mapped) and torch
+//! zip pickles (`audiovae.pth`, read lazily through `pytorch-reader`).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memmap2::Mmap;
+
+use crate::error::{Error, Result};
+
+/// Element types a checkpoint may store floats in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredDtype {
+    F32,
+    F16,
+    BF16,
+    F64,
+    I32,
+    I64,
+}
+
+impl StoredDtype {
+    fn size(self) -> usize {
+        match self {
+            StoredDtype::F16 | StoredDtype::BF16 => 2,
+            StoredDtype::F32 | StoredDtype::I32 => 4,
+            StoredDtype::F64 | StoredDtype::I64 => 8,
+        }
+    }
+}
+
+enum Bytes {
+    Mapped { map: Arc<Mmap>, start: usize, end: usize },
+    Pickled(pytorch_reader::Tensor),
+}
+
+/// One stored tensor: its type, shape and where its bytes are.
+pub struct StoredTensor {
+    pub dtype: StoredDtype,
+    pub shape: Vec<usize>,
+    bytes: Bytes,
+}
+
+/// Every tensor of one file, by name.
+pub struct WeightFile {
+    pub path: PathBuf,
+    pub tensors: BTreeMap<String, StoredTensor>,
+}
+
+impl WeightFile {
+    /// Opens a `.safetensors` file, or a torch pickle (`.pth`/`.pt`/`.bin`) whose tensors may sit
+    /// under a top-level `state_dict` key.
+    pub fn open(path: &Path) -> Result<Self> {
+        let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
+        if is_safetensors { Self::open_safetensors(path) } else { Self::open_pickle(path) }
+    }
+
+    fn open_safetensors(path: &Path) -> Result<Self> {
+        let bad = |message: String| Error::WeightFile { path: path.to_owned(), message };
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: the file is opened read-only; like every mmap user we assume nobody truncates
+        // a checkpoint while it is being loaded.
+        let map = Arc::new(unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?);
+        let (header_len, metadata) = safetensors::SafeTensors::read_metadata(&map)
+            .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
+        let data_start = 8 + header_len;
+        let mut tensors = BTreeMap::new();
+        for (name, info) in metadata.tensors() {
+            let dtype = match info.dtype {
+                safetensors::Dtype::F32 => StoredDtype::F32,
+                safetensors::Dtype::F16 => StoredDtype::F16,
+                safetensors::Dtype::BF16 => StoredDtype::BF16,
+                safetensors::Dtype::F64 => StoredDtype::F64,
+                safetensors::Dtype::I32 => StoredDtype::I32,
+                safetensors::Dtype::I64 => StoredDtype::I64,
+                other => return Err(bad(format!("tensor {name} has unsupported dtype {other:?}"))),
+            };
+            let (start, end) = info.data_offsets;
+            let (start, end) = (data_start + start, data_start + end);
+            if end > map.len() {
+                return Err(bad(format!("tensor {name} lies past the end of the file (truncated?)")));
+            }
+            let bytes = Bytes::Mapped { map: map.clone(), start, end };
+            tensors.insert(name, StoredTensor { dtype, shape: info.shape.clone(), bytes });
+        }
+        Ok(WeightFile { path: path.to_owned(), tensors })
+    }
+
+    fn open_pickle(path: &Path) -> Result<Self> {
+        let bad = |message: String| Error::WeightFile { path: path.to_owned(), message };
+        if !path.exists() {
+            return Err(Error::io(path, std::io::ErrorKind::NotFound.into()));
+        }
+        let reader = match pytorch_reader::PytorchReader::with_top_level_key(path, "state_dict") {
+            Ok(reader) => reader,
+            Err(pytorch_reader::PytorchError::KeyNotFound(_)) => pytorch_reader::PytorchReader::new(path)
+                .map_err(|e| bad(format!("not a readable torch checkpoint ({e})")))?,
+            Err(e) => return Err(bad(format!("not a readable torch checkpoint ({e})"))),
+        };
+        let mut tensors = BTreeMap::new();
+        for (name, tensor) in reader.into_tensors() {
+            use pytorch_reader::DType as D;
+            let dtype = match tensor.dtype() {
+                D::F32 => StoredDtype::F32,
+                D::F16 => StoredDtype::F16,
+                D::BF16 => StoredDtype::BF16,
+                D::F64 => StoredDtype::F64,
+                D::I32 => StoredDtype::I32,
+                D::I64 => StoredDtype::I64,
+                other => return Err(bad(format!("tensor {name} has unsupported dtype {other:?}"))),
+            };
+            let shape = tensor.shape().to_vec();
+            tensors.insert(name, StoredTensor { dtype, shape, bytes: Bytes::Pickled(tensor) });
+        }
+        Ok(WeightFile { path: path.to_owned(), tensors })
+    }
+}
+
+impl StoredTensor {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// The values converted to f32, whatever the stored type.
+    pub fn to_f32(&self) -> std::io::Result<Vec<f32>> {
+        let owned;
+        let raw: &[u8] = match &self.bytes {
+            Bytes::Mapped { map, start, end } => &map[*start..*end],
+            Bytes::Pickled(t) => {
+                owned = t.read()?;
+                &owned
+            }
+        };
+        if raw.len() != self.len() * self.dtype.size() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("holds {} bytes, its shape {:?} needs {}", raw.len(), self.shape, self.len() * self.dtype.size()),
+            ));
+        }
+        let words = |n: usize| raw.chunks_exact(n);
+        Ok(match self.dtype {
+            StoredDtype::F32 => words(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
+            StoredDtype::F64 => words(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect(),
+            StoredDtype::F16 => words(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            StoredDtype::BF16 => words(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            StoredDtype::I32 => words(4).map(|b| i32::from_le_bytes(b.try_into().unwrap()) as f32).collect(),
+            StoredDtype::I64 => words(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f32).collect(),
+        })
+    }
+}
