@@ -8,6 +8,7 @@ pub mod model;
 pub mod noise;
 pub mod parity;
 pub mod pipeline;
+pub mod synthetic;
 pub mod tokenizer;
 pub mod weights;
 

@@ -153,3 +153,11 @@ fn a_case_with_too_little_noise_is_rejected() {
     let err = case.run(&load_model("tiny"), &case_path).unwrap_err().to_string();
     assert!(err.contains("noise covers 1 patches"), "{err}");
 }
+
+#[test]
+fn missing_tensors_that_get_reshaped_are_reported_not_panicked_on() {
+    let (_tmp, dir) = scratch_checkpoint();
+    rewrite_model(&dir, |t| t.retain(|(n, ..)| n != "feat_encoder.special_token"));
+    let message = load_error(&dir);
+    assert!(message.contains("missing tensor feat_encoder.special_token"), "{message}");
+}

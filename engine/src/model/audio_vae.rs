@@ -190,9 +190,9 @@ impl AudioVae {
             width *= 2;
         }
         let fc_mu = CausalConv::same(w, "encoder.fc_mu", width, c.latent_dim, 3, 1, 1);
-        for part in ["weight_g", "weight_v", "bias"] {
-            w.skip(&format!("encoder.fc_logvar.{part}"));
-        }
+        w.skip("encoder.fc_logvar.weight_g", &[c.latent_dim, 1, 1]);
+        w.skip("encoder.fc_logvar.weight_v", &[c.latent_dim, width, 3]);
+        w.skip("encoder.fc_logvar.bias", &[c.latent_dim]);
 
         let bucket = c.sr_bin_boundaries.as_ref().map(|bounds| {
             // torch.bucketize(right=False): the number of boundaries strictly below the rate.

@@ -37,6 +37,11 @@ impl KvCache {
         self.len = 0;
     }
 
+    /// Forgets every position from `len` on (the next write goes there).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
     /// Fails before a write that would overflow, like the reference's `StaticKVCache.step`.
     pub fn check_room(&self, new_positions: usize) -> Result<()> {
         if self.len + new_positions > self.capacity {

@@ -62,42 +62,52 @@ impl VoxCpm2 {
     /// Builds the model from already opened weight files; every tensor of both files must be
     /// used and match the config.
     pub fn from_files(config: VoxCpmConfig, model: &WeightFile, vae: &WeightFile, device: &Device) -> Result<Self> {
-        let mut w = WeightLoader::new(model, device);
+        let mut model_loader = WeightLoader::new(model, device);
+        let mut vae_loader = WeightLoader::new(vae, device);
+        let net = Self::build(config, &mut model_loader, &mut vae_loader);
+        vae_loader.finish()?;
+        model_loader.finish()?;
+        Ok(net)
+    }
+
+    /// The `(name, shape)` of every tensor a checkpoint with this config holds: first the
+    /// `model.safetensors` part, then the VAE part (keys without the `audio_vae.` prefix).
+    pub fn tensor_inventory(config: &VoxCpmConfig) -> (Vec<(String, Vec<usize>)>, Vec<(String, Vec<usize>)>) {
+        let device = Device::flex();
+        let mut model_loader = WeightLoader::inventory(&device);
+        let mut vae_loader = WeightLoader::inventory(&device);
+        Self::build(config.clone(), &mut model_loader, &mut vae_loader);
+        (model_loader.into_requested(), vae_loader.into_requested())
+    }
+
+    fn build(config: VoxCpmConfig, w: &mut WeightLoader, vw: &mut WeightLoader) -> Self {
+        let device = w.device().clone();
         let lm = &config.lm_config;
         let h = lm.hidden_size;
         let base = config.base_lm();
         let rope_positions = config.max_length.max(16).min(lm.max_position_embeddings.max(16));
-        let rope = Rope::new(lm, base.head_dim, rope_positions, device);
+        let rope = Rope::new(lm, base.head_dim, rope_positions, &device);
         let enc_h = config.encoder_config.hidden_dim;
         let dit_h = config.dit_config.hidden_dim;
         let (d, fsq_dim) = (config.feat_dim, config.scalar_quantization_latent_dim);
-
-        let mut net = VoxCpm2 {
-            embed_tokens: w.tensor("base_lm.embed_tokens.weight", [lm.vocab_size, h]),
-            base_lm: MiniCpmStack::load(&mut w, "base_lm", &base, Some(rope.clone())),
-            residual_lm: MiniCpmStack::load(&mut w, "residual_lm", &config.residual_lm(), Some(rope.clone())),
-            loc_enc: LocEnc::load(&mut w, &config.loc_enc(), d, rope.clone()),
-            loc_dit: LocDit::load(&mut w, &config.loc_dit(), d, rope),
-            fsq: Fsq::load(&mut w, h, fsq_dim, config.scalar_quantization_scale),
-            enc_to_lm_proj: Linear::load(&mut w, "enc_to_lm_proj", enc_h, h, true),
-            lm_to_dit_proj: Linear::load(&mut w, "lm_to_dit_proj", h, dit_h, true),
-            res_to_dit_proj: Linear::load(&mut w, "res_to_dit_proj", h, dit_h, true),
-            fusion_concat_proj: Linear::load(&mut w, "fusion_concat_proj", 2 * h, h, true),
-            stop_proj: Linear::load(&mut w, "stop_proj", h, h, true),
-            stop_head: Linear::load(&mut w, "stop_head", h, 2, false),
-            audio_vae: {
-                let mut vw = WeightLoader::new(vae, device);
-                let vae_net = AudioVae::load(&mut vw, &config.audio_vae_config);
-                vw.finish()?;
-                vae_net
-            },
-            config: config.clone(),
-        };
-        w.finish()?;
-        if config.text_embed_scale() != 1.0 {
-            net.embed_tokens = net.embed_tokens * config.text_embed_scale();
+        let embed_scale = config.text_embed_scale();
+        let embed_tokens = w.tensor("base_lm.embed_tokens.weight", [lm.vocab_size, h]);
+        VoxCpm2 {
+            embed_tokens: if embed_scale == 1.0 { embed_tokens } else { embed_tokens * embed_scale },
+            base_lm: MiniCpmStack::load(w, "base_lm", &base, Some(rope.clone())),
+            residual_lm: MiniCpmStack::load(w, "residual_lm", &config.residual_lm(), Some(rope.clone())),
+            loc_enc: LocEnc::load(w, &config.loc_enc(), d, rope.clone()),
+            loc_dit: LocDit::load(w, &config.loc_dit(), d, rope),
+            fsq: Fsq::load(w, h, fsq_dim, config.scalar_quantization_scale),
+            enc_to_lm_proj: Linear::load(w, "enc_to_lm_proj", enc_h, h, true),
+            lm_to_dit_proj: Linear::load(w, "lm_to_dit_proj", h, dit_h, true),
+            res_to_dit_proj: Linear::load(w, "res_to_dit_proj", h, dit_h, true),
+            fusion_concat_proj: Linear::load(w, "fusion_concat_proj", 2 * h, h, true),
+            stop_proj: Linear::load(w, "stop_proj", h, h, true),
+            stop_head: Linear::load(w, "stop_head", h, 2, false),
+            audio_vae: AudioVae::load(vw, &config.audio_vae_config),
+            config,
         }
-        Ok(net)
     }
 
     pub fn config(&self) -> &VoxCpmConfig {

@@ -9,15 +9,28 @@ use super::file::WeightFile;
 use crate::error::{Error, Result};
 
 pub struct WeightLoader<'a> {
-    file: &'a WeightFile,
+    /// `None` in inventory mode: nothing is read, every request is recorded.
+    file: Option<&'a WeightFile>,
     device: Device,
     taken: BTreeSet<String>,
     problems: Vec<String>,
+    requested: Vec<(String, Vec<usize>)>,
 }
 
 impl<'a> WeightLoader<'a> {
     pub fn new(file: &'a WeightFile, device: &Device) -> Self {
-        WeightLoader { file, device: device.clone(), taken: BTreeSet::new(), problems: Vec::new() }
+        WeightLoader { file: Some(file), ..Self::inventory(device) }
+    }
+
+    /// A loader that reads nothing and records the name and shape of every tensor the model
+    /// asks for: the checkpoint layout a config implies (for writing synthetic checkpoints).
+    pub fn inventory(device: &Device) -> Self {
+        WeightLoader { file: None, device: device.clone(), taken: BTreeSet::new(), problems: Vec::new(), requested: Vec::new() }
+    }
+
+    /// What an inventory loader recorded, in request order.
+    pub fn into_requested(self) -> Vec<(String, Vec<usize>)> {
+        self.requested
     }
 
     pub fn device(&self) -> &Device {
@@ -26,7 +39,11 @@ impl<'a> WeightLoader<'a> {
 
     /// Reads `name` as f32 values, checking that its shape is `shape`.
     pub fn values(&mut self, name: &str, shape: &[usize]) -> Option<Vec<f32>> {
-        let Some(stored) = self.file.tensors.get(name) else {
+        let Some(file) = self.file else {
+            self.requested.push((name.to_owned(), shape.to_vec()));
+            return None;
+        };
+        let Some(stored) = file.tensors.get(name) else {
             self.problems.push(format!("missing tensor {name} (expected shape {shape:?})"));
             return None;
         };
@@ -48,7 +65,7 @@ impl<'a> WeightLoader<'a> {
     pub fn tensor<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Tensor<D> {
         match self.values(name, &shape) {
             Some(values) => self.upload(values, shape),
-            None => self.placeholder(),
+            None => self.placeholder(shape),
         }
     }
 
@@ -56,7 +73,7 @@ impl<'a> WeightLoader<'a> {
     pub fn linear_weight(&mut self, name: &str, d_in: usize, d_out: usize) -> Tensor<2> {
         match self.values(name, &[d_out, d_in]) {
             Some(values) => self.upload(transpose(&values, d_out, d_in), [d_in, d_out]),
-            None => self.placeholder(),
+            None => self.placeholder([d_in, d_out]),
         }
     }
 
@@ -65,7 +82,7 @@ impl<'a> WeightLoader<'a> {
     pub fn weight_norm(&mut self, name: &str, shape: [usize; 3]) -> Tensor<3> {
         let g = self.values(&format!("{name}.weight_g"), &[shape[0], 1, 1]);
         let v = self.values(&format!("{name}.weight_v"), &shape);
-        let (Some(g), Some(mut v)) = (g, v) else { return self.placeholder() };
+        let (Some(g), Some(mut v)) = (g, v) else { return self.placeholder(shape) };
         let row = shape[1] * shape[2];
         for (gain, chunk) in g.iter().zip(v.chunks_mut(row)) {
             let norm = chunk.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -80,18 +97,21 @@ impl<'a> WeightLoader<'a> {
         self.problems.push(problem);
     }
 
-    /// Marks tensors that inference does not use (e.g. `fc_logvar`) as accounted for.
-    pub fn skip(&mut self, name: &str) {
-        if self.file.tensors.contains_key(name) {
-            self.taken.insert(name.to_owned());
-        } else {
-            self.problems.push(format!("missing tensor {name}"));
+    /// Marks a tensor that inference does not use (e.g. `fc_logvar`) as accounted for.
+    pub fn skip(&mut self, name: &str, shape: &[usize]) {
+        match self.file {
+            None => self.requested.push((name.to_owned(), shape.to_vec())),
+            Some(file) if file.tensors.contains_key(name) => {
+                self.taken.insert(name.to_owned());
+            }
+            Some(_) => self.problems.push(format!("missing tensor {name} (expected shape {shape:?})")),
         }
     }
 
     /// Ends loading: any problem, or any tensor the model did not take, is an error.
     pub fn finish(mut self) -> Result<()> {
-        for name in self.file.tensors.keys() {
+        let file = self.file.expect("finish() is for loaders that read a file");
+        for name in file.tensors.keys() {
             if !self.taken.contains(name) {
                 self.problems.push(format!("unexpected tensor {name}"));
             }
@@ -99,7 +119,7 @@ impl<'a> WeightLoader<'a> {
         if self.problems.is_empty() {
             Ok(())
         } else {
-            Err(Error::WeightMismatch { path: self.file.path.clone(), problems: self.problems })
+            Err(Error::WeightMismatch { path: file.path.clone(), problems: self.problems })
         }
     }
 
@@ -107,10 +127,11 @@ impl<'a> WeightLoader<'a> {
         Tensor::from_data(TensorData::new(values, shape), &self.device)
     }
 
-    /// Stands in for a tensor that failed to load; `finish` reports the failure before any
-    /// forward pass can see it.
-    fn placeholder<const D: usize>(&self) -> Tensor<D> {
-        Tensor::zeros([1; D], &self.device)
+    /// Stands in for a tensor that failed to load, with the expected shape so that building
+    /// the model goes on and every problem gets reported; `finish` fails before any forward pass
+    /// can see it. Zeroed memory is mapped lazily, so even a whole missing model costs little.
+    fn placeholder<const D: usize>(&self, shape: [usize; D]) -> Tensor<D> {
+        Tensor::zeros(shape, &self.device)
     }
 }
 

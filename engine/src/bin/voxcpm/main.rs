@@ -1,5 +1,7 @@
 //! `voxcpm`: the command-line front end over the engine library.
 
+mod bench;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -9,6 +11,7 @@ use voxcpm_engine::model::VoxCpm2;
 use voxcpm_engine::noise::SeededNoise;
 use voxcpm_engine::parity::ZeroShotCase;
 use voxcpm_engine::pipeline::{SpeechOptions, TextToSpeech};
+use voxcpm_engine::synthetic::{Preset, WeightDtype, preset_config, write_checkpoint};
 
 /// The random-weight demo checkpoint shipped in the repository.
 const DEMO_CHECKPOINT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/demo-checkpoint");
@@ -48,6 +51,36 @@ enum Command {
         #[arg(long, default_value_t = 4096)]
         max_len: usize,
     },
+    /// Write a random-weight checkpoint in the official layout (for benchmarks and load tests).
+    MakeCheckpoint {
+        /// `full` (the released VoxCPM2 shapes, 2.29 B parameters) or `mid`.
+        #[arg(long, default_value = "full")]
+        preset: Preset,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Store model.safetensors in bf16 (as released) instead of f32.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        bf16: bool,
+        /// Seed of the random weights.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Time each stage of one generated patch and print the result as JSON.
+    Bench {
+        /// Checkpoint directory; default: $VOXCPM_MODEL, else the demo checkpoint.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Flow-matching steps per patch.
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// Timed repetitions per stage (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Positions already in the LM caches when a step is timed.
+        #[arg(long, default_value_t = 64)]
+        context: usize,
+    },
     /// Run a parity case recorded from the official implementation and write the engine's output.
     Parity {
         /// Checkpoint directory in the official layout.
@@ -85,6 +118,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!();
             write_wav(&output, &audio, tts.sample_rate())?;
             eprintln!("wrote {} ({:.2} s)", output.display(), audio.len() as f64 / tts.sample_rate() as f64);
+            Ok(())
+        }
+        Command::MakeCheckpoint { preset, out, bf16, seed } => {
+            let dtype = if bf16 { WeightDtype::BF16 } else { WeightDtype::F32 };
+            write_checkpoint(&preset_config(preset), &out, dtype, Path::new(DEMO_CHECKPOINT), seed)?;
+            eprintln!("wrote {preset:?} checkpoint to {}", out.display());
+            Ok(())
+        }
+        Command::Bench { model, steps, runs, context } => {
+            let report = bench::run(&resolve_model(model), &device, steps, runs.max(1), context.max(1))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
         Command::Parity { model, case, out } => {

@@ -1,0 +1,38 @@
+//! Checkpoints written by `synthetic` (the layout used for full-size benchmarks) load back
+//! through the same path as official ones.
+
+mod common;
+
+use common::*;
+use voxcpm_engine::model::VoxCpm2;
+use voxcpm_engine::synthetic::{WeightDtype, write_checkpoint};
+
+fn tiny_config() -> serde_json::Value {
+    let text = std::fs::read_to_string(fixtures().join("tiny/checkpoint/config.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn synthetic_checkpoints_load_in_both_dtypes() {
+    for dtype in [WeightDtype::F32, WeightDtype::BF16] {
+        let tmp = tempfile::tempdir().unwrap();
+        write_checkpoint(&tiny_config(), tmp.path(), dtype, &fixtures().join("tiny/checkpoint"), 7).unwrap();
+        let model = VoxCpm2::load(tmp.path(), &device()).unwrap();
+        let latents = burn::tensor::Tensor::<3>::zeros([1, model.config().feat_dim, 4], &device());
+        let audio = values(model.audio_vae().decode(latents));
+        assert!(audio.iter().all(|x| x.is_finite()), "{dtype:?}: decoded audio is finite");
+    }
+}
+
+#[test]
+fn synthetic_tensor_list_matches_the_official_fixture() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_checkpoint(&tiny_config(), tmp.path(), WeightDtype::F32, &fixtures().join("tiny/checkpoint"), 1).unwrap();
+    let names = |path: std::path::PathBuf| {
+        let file = voxcpm_engine::weights::WeightFile::open(&path).unwrap();
+        file.tensors.iter().map(|(n, t)| (n.clone(), t.shape.clone())).collect::<Vec<_>>()
+    };
+    for file in ["model.safetensors", "audiovae.pth"] {
+        assert_eq!(names(tmp.path().join(file)), names(fixtures().join("tiny/checkpoint").join(file)), "{file}");
+    }
+}
