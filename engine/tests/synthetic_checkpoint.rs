@@ -36,3 +36,33 @@ fn synthetic_tensor_list_matches_the_official_fixture() {
         assert_eq!(names(tmp.path().join(file)), names(fixtures().join("tiny/checkpoint").join(file)), "{file}");
     }
 }
+
+#[test]
+fn audiovae_safetensors_is_preferred_and_decodes_like_the_pth() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = fixtures().join("tiny/checkpoint");
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, tmp.path().join(path.file_name().unwrap())).unwrap();
+    }
+    // The same VAE tensors, as safetensors.
+    let pth = voxcpm_engine::weights::WeightFile::open(&src.join("audiovae.pth")).unwrap();
+    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = pth
+        .tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), t.shape.clone(), t.to_f32().unwrap().iter().flat_map(|v| v.to_le_bytes()).collect()))
+        .collect();
+    let views: Vec<_> = tensors
+        .iter()
+        .map(|(n, s, b)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap()))
+        .collect();
+    safetensors::serialize_to_file(views, None, &tmp.path().join("audiovae.safetensors")).unwrap();
+    std::fs::write(tmp.path().join("audiovae.pth"), b"not used: the safetensors file wins").unwrap();
+
+    let from_safetensors = VoxCpm2::load(tmp.path(), &device()).unwrap();
+    let from_pth = load_model("tiny");
+    let latents = tensor::<3>(&goldens("tiny"), "vae.decode.input");
+    let a = values(from_safetensors.audio_vae().decode(latents.clone()));
+    let b = values(from_pth.audio_vae().decode(latents));
+    assert_eq!(a, b);
+}

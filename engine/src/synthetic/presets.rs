@@ -22,13 +22,27 @@ impl std::str::FromStr for Preset {
     }
 }
 
-/// LongRoPE factors rising smoothly over the released range (0.9978 → 31.02). The released
-/// list is not reproduced here; with `max_position_embeddings == original` only its length
-/// and magnitude matter for timing and loading.
-fn rope_factors(count: usize) -> Vec<f64> {
-    let (first, last) = (0.997_8f64, 31.023_9f64);
-    (0..count).map(|i| first * (last / first).powf(i as f64 / (count - 1) as f64)).collect()
-}
+/// The 64 LongRoPE factors of VoxCPM2 (`short_factor == long_factor`), as published in
+/// third-party ports and a MiniCPM-4-family config (not read from the HF file itself; see
+/// tools/golden/README.md). Both presets use head dim 128, so both take all 64.
+const ROPE_FACTORS: [f64; 64] = [
+    0.9977997200264581, 1.014658295992452, 1.0349680404997148, 1.059429246056193,
+    1.0888815016813513, 1.1243301355211495, 1.166977103606075, 1.2182568066927284,
+    1.2798772354275727, 1.3538666751582975, 1.4426259039919596, 1.5489853358570191,
+    1.6762658237220625, 1.8283407612492941, 2.0096956085876183, 2.225478927469756,
+    2.481536379650452, 2.784415934557119, 3.1413289096347365, 3.560047844772632,
+    4.048719380066383, 4.615569542115128, 5.2684819496549835, 6.014438591970396,
+    6.858830049237097, 7.804668263503327, 8.851768731513417, 9.99600492938444,
+    11.228766118181639, 12.536757560834843, 13.902257701387796, 15.303885189125953,
+    16.717837610115794, 18.119465097853947, 19.484965238406907, 20.792956681060105,
+    22.02571786985731, 23.16995406772833, 24.217054535738416, 25.16289275000465,
+    26.007284207271347, 26.753240849586767, 27.40615325712662, 27.973003419175363,
+    28.461674954469114, 28.880393889607006, 29.237306864684626, 29.540186419591297,
+    29.79624387177199, 30.01202719065413, 30.193382037992453, 30.34545697551969,
+    30.47273746338473, 30.579096895249787, 30.66785612408345, 30.741845563814174,
+    30.80346599254902, 30.85474569563567, 30.897392663720595, 30.932841297560394,
+    30.962293553185553, 30.986754758742034, 31.007064503249293, 31.02392307921529,
+];
 
 pub fn preset_config(preset: Preset) -> Value {
     let (lm, stacks, local, fsq, vae) = match preset {
@@ -37,7 +51,7 @@ pub fn preset_config(preset: Preset) -> Value {
     };
     let (hidden, ffn, layers, heads, head_dim, vocab) = lm;
     let (local_hidden, local_ffn, local_heads, local_layers) = local;
-    let factors = rope_factors(head_dim / 2);
+    let factors = &ROPE_FACTORS[..head_dim / 2];
     let local_stack = json!({
         "hidden_dim": local_hidden, "ffn_dim": local_ffn, "num_heads": local_heads,
         "num_layers": local_layers, "kv_channels": head_dim,
