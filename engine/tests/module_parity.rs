@@ -119,3 +119,24 @@ fn vae_decode_matches() {
         assert_close(&format!("{config} vae decode"), &values(out), &expected, MODULE_TOLERANCE);
     }
 }
+
+#[test]
+fn streaming_vae_decode_matches_the_official_stream_and_offline_decode() {
+    use voxcpm_engine::model::audio_vae::DecoderStream;
+    for config in CONFIGS {
+        let (model, g) = (load_model(config), goldens(config));
+        let latents: Tensor<3> = tensor(&g, "vae.decode.input");
+        let frames = latents.dims()[2];
+        let patch = model.config().patch_size;
+        let mut stream = DecoderStream::new();
+        let mut streamed = Vec::new();
+        for start in (0..frames).step_by(patch) {
+            let chunk = latents.clone().slice_dim(2, start..(start + patch).min(frames));
+            streamed.extend(values(model.audio_vae().decode_chunk(chunk, &mut stream)));
+        }
+        let official = g.f32("vae.stream.output").unwrap();
+        assert_close(&format!("{config} vae stream"), &streamed, &official, MODULE_TOLERANCE);
+        let offline = g.f32("vae.decode.output").unwrap();
+        assert_close(&format!("{config} stream vs offline"), &streamed, &offline, MODULE_TOLERANCE);
+    }
+}

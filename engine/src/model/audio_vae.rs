@@ -51,9 +51,24 @@ impl CausalConv {
     }
 
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.conv(x, self.left_pad)
+    }
+
+    /// Streaming form: the left padding is the tail of the previous chunk's input (zeros at the
+    /// start), so chunk after chunk gives exactly the offline output.
+    fn forward_stream(&self, x: Tensor<3>, stream: &mut Option<&mut DecoderStream>) -> Tensor<3> {
+        let Some(stream) = stream.as_deref_mut() else { return self.forward(x) };
+        if self.left_pad == 0 {
+            return self.conv(x, 0);
+        }
+        let full = stream.prepend_tail(x, self.left_pad);
+        self.conv(full, 0)
+    }
+
+    fn conv(&self, x: Tensor<3>, left_pad: usize) -> Tensor<3> {
         let options = ConvOptions {
             stride: [self.stride],
-            padding: [(self.left_pad, 0)],
+            padding: [(left_pad, 0)],
             dilation: [self.dilation],
             groups: self.groups,
         };
@@ -78,13 +93,19 @@ impl CausalTransposeConv {
         }
     }
 
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+    /// `L` input frames give `L·s` samples. Offline, the (L+1)·s raw outputs lose their last
+    /// `s`; streaming, the previous chunk's last frame is prepended (the kernel spans two
+    /// frames) and its `s` samples are cropped on the left as well.
+    fn forward(&self, x: Tensor<3>, stream: &mut Option<&mut DecoderStream>) -> Tensor<3> {
         let s = self.stride;
+        let (x, left) = match stream.as_deref_mut() {
+            Some(stream) => (stream.prepend_tail(x, 1), s),
+            None => (x, 0),
+        };
         let options = ConvTransposeOptions::new([s], [0], [0], [1], 1);
         let out = conv_transpose1d(x, self.weight.clone(), Some(self.bias.clone()), options);
-        // (L+1)·s samples come out; the causal crop drops the last s.
         let len = out.dims()[2];
-        out.slice_dim(2, 0..len - s)
+        out.slice_dim(2, left..len - s)
     }
 }
 
@@ -136,9 +157,9 @@ impl ResidualUnit {
             .collect()
     }
 
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let y = self.conv_1.forward(self.snake_1.forward(x.clone()));
-        let y = self.conv_2.forward(self.snake_2.forward(y));
+    fn forward(&self, x: Tensor<3>, stream: &mut Option<&mut DecoderStream>) -> Tensor<3> {
+        let y = self.conv_1.forward_stream(self.snake_1.forward(x.clone()), stream);
+        let y = self.conv_2.forward_stream(self.snake_2.forward(y), stream);
         x + y
     }
 }
@@ -269,7 +290,7 @@ impl AudioVae {
         let mut x = self.encoder_input.forward(audio);
         for block in &self.encoder_blocks {
             for unit in &block.units {
-                x = unit.forward(x);
+                x = unit.forward(x, &mut None);
             }
             x = block.down.forward(block.snake.forward(x));
         }
@@ -278,19 +299,60 @@ impl AudioVae {
 
     /// Latents `[B, D, F]` to audio `[B, 1, F·hop]` at the output rate.
     pub fn decode(&self, latents: Tensor<3>) -> Tensor<3> {
+        self.decode_inner(latents, &mut None)
+    }
+
+    /// Decodes the next chunk of a stream: the concatenated outputs of successive calls equal
+    /// the offline decode of the concatenated latents (§6.6), so streamed audio never clicks.
+    pub fn decode_chunk(&self, latents: Tensor<3>, stream: &mut DecoderStream) -> Tensor<3> {
+        stream.cursor = 0;
+        self.decode_inner(latents, &mut Some(stream))
+    }
+
+    fn decode_inner(&self, latents: Tensor<3>, stream: &mut Option<&mut DecoderStream>) -> Tensor<3> {
         let mut x = latents;
         for conv in &self.decoder_input {
-            x = conv.forward(x);
+            x = conv.forward_stream(x, stream);
         }
         for block in &self.decoder_blocks {
             if let Some((scale, bias)) = &block.rate_condition {
                 x = x * scale.clone() + bias.clone();
             }
-            x = block.up.forward(block.snake.forward(x));
+            x = block.up.forward(block.snake.forward(x), stream);
             for unit in &block.units {
-                x = unit.forward(x);
+                x = unit.forward(x, stream);
             }
         }
-        tanh(self.decoder_output.forward(self.decoder_snake.forward(x)))
+        tanh(self.decoder_output.forward_stream(self.decoder_snake.forward(x), stream))
+    }
+}
+
+/// The state a streaming decode carries between chunks: for every causal conv the last inputs
+/// it will need as left context, in the order the decoder visits them. Start a new one per
+/// utterance.
+#[derive(Debug, Default)]
+pub struct DecoderStream {
+    tails: Vec<Tensor<3>>,
+    cursor: usize,
+}
+
+impl DecoderStream {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `[tail, x]` for the conv at the cursor, keeping its last `width` samples as the next
+    /// tail; the first chunk's tail is zeros, the offline zero padding.
+    fn prepend_tail(&mut self, x: Tensor<3>, width: usize) -> Tensor<3> {
+        let [b, c, _] = x.dims();
+        if self.cursor == self.tails.len() {
+            self.tails.push(Tensor::zeros([b, c, width], &x.device()));
+        }
+        let tail = std::mem::replace(&mut self.tails[self.cursor], Tensor::empty([0, 0, 0], &x.device()));
+        let full = Tensor::cat(vec![tail, x], 2);
+        let len = full.dims()[2];
+        self.tails[self.cursor] = full.clone().slice_dim(2, len - width..len);
+        self.cursor += 1;
+        full
     }
 }
