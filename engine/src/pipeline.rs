@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::{Error, Result};
 use crate::model::nn::to_vec;
@@ -46,6 +46,33 @@ impl SpeechOptions {
     }
 }
 
+/// A continuation prompt: a clip and its transcript; generation carries on from it.
+#[derive(Debug, Clone)]
+pub struct PromptClip {
+    /// Mono samples at the VAE encoder rate (`audio_vae_config.sample_rate`).
+    pub audio: Vec<f32>,
+    pub text: String,
+}
+
+/// What to say and how, in any of the official modes: zero-shot, reference-voice cloning
+/// (`reference_audio`), continuation (`prompt`), or both together.
+#[derive(Debug, Clone, Default)]
+pub struct SpeechRequest {
+    pub text: String,
+    /// Mono samples at the encoder rate of a voice to clone.
+    pub reference_audio: Option<Vec<f32>>,
+    pub prompt: Option<PromptClip>,
+    pub options: SpeechOptions,
+}
+
+/// Which side of a clip the official code pads to whole patches (§6.1): the continuation
+/// prompt on the left, so its real end meets the generated audio; a reference on the right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClipPadding {
+    Left,
+    Right,
+}
+
 /// A loaded checkpoint ready to speak.
 pub struct TextToSpeech {
     model: VoxCpm2,
@@ -63,42 +90,94 @@ impl TextToSpeech {
         &self.model
     }
 
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+
     /// Output sample rate in Hz.
     pub fn sample_rate(&self) -> u32 {
         self.model.config().audio_vae_config.out_sample_rate
     }
 
-    /// Speaks `text`; `on_patch(done, cap)` reports progress after each generated patch.
+    /// Samples per generated patch at the output rate (7680 for VoxCPM2).
+    pub fn patch_samples(&self) -> usize {
+        let config = self.model.config();
+        config.patch_size * config.audio_vae_config.decoder_hop()
+    }
+
+    /// Encodes a clip at the encoder rate into patches `[n, P, D]` (row-major), zero-padded to
+    /// whole patches on the given side, as the official `_encode_wav` does.
+    pub fn encode_clip(&self, samples: &[f32], padding: ClipPadding) -> Result<Vec<f32>> {
+        let config = self.model.config();
+        let vae = &config.audio_vae_config;
+        let (p, d, hop) = (config.patch_size, config.feat_dim, vae.encoder_hop());
+        if samples.len() < hop {
+            return Err(Error::InvalidInput(format!(
+                "audio clip of {} samples is shorter than one latent frame ({hop} samples at {} Hz)",
+                samples.len(),
+                vae.sample_rate
+            )));
+        }
+        if let Some(bad) = samples.iter().position(|x| !x.is_finite()) {
+            return Err(Error::InvalidInput(format!("audio clip has a non-finite sample at index {bad}")));
+        }
+        let unit = p * hop;
+        let pad = (unit - samples.len() % unit) % unit;
+        let mut padded = vec![0.0; samples.len() + pad];
+        let offset = if padding == ClipPadding::Left { pad } else { 0 };
+        padded[offset..offset + samples.len()].copy_from_slice(samples);
+        let len = padded.len();
+        let audio = Tensor::<3>::from_data(TensorData::new(padded, [1, 1, len]), &self.model.device());
+        let latents = self.model.audio_vae().encode(audio)?; // [1, D, F]
+        let frames = latents.dims()[2];
+        // [D, F] -> [F/P, P, D]: patch k holds frames kP..kP+P-1.
+        to_vec(latents.reshape([d, frames]).swap_dims(0, 1).reshape([frames / p, p, d]))
+    }
+
+    /// Speaks a request; `on_patch(done, cap)` reports progress after each generated patch.
     pub fn speak(
         &self,
-        text: &str,
-        options: SpeechOptions,
+        request: &SpeechRequest,
         noise: &mut dyn NoiseSource,
         mut on_patch: impl FnMut(usize, usize),
     ) -> Result<Vec<f32>> {
+        let options = request.options;
         options.validate()?;
-        let text = normalize_whitespace(text);
-        if text.is_empty() {
+        let target = normalize_whitespace(&request.text);
+        if target.is_empty() {
             return Err(Error::InvalidInput("text is empty or only whitespace".into()));
         }
-        let mut tokens = self.tokenizer.encode(&text)?;
-        let target_tokens = tokens.len();
+        let reference = match &request.reference_audio {
+            Some(audio) => Some(self.encode_clip(audio, ClipPadding::Right)?),
+            None => None,
+        };
+        let (prompt, full_text) = match &request.prompt {
+            Some(clip) => (Some(self.encode_clip(&clip.audio, ClipPadding::Left)?), format!("{}{target}", clip.text)),
+            None => (None, target.clone()),
+        };
+        let target_tokens = self.tokenizer.encode(&target)?.len();
+        let mut tokens = self.tokenizer.encode(&full_text)?;
         tokens.push(AUDIO_START);
+
         let config = self.model.config();
+        let patch_len = config.patch_size * config.feat_dim;
+        let sequence = Sequence::build(&tokens, reference.as_deref(), prompt.as_deref(), patch_len);
         let cap = patch_cap(target_tokens, options.max_len);
         let settings = GenerationSettings {
             min_len: options.min_len,
             max_len: cap,
             cfm: CfmSettings { timesteps: options.inference_timesteps, cfg_value: options.cfg_value },
         };
-        let sequence = Sequence::zero_shot(tokens, config.patch_size * config.feat_dim);
         let mut done = 0;
-        let patches = self.model.generate(&sequence, settings, noise, |_| {
+        let generated = self.model.generate(&sequence, settings, noise, |_| {
             done += 1;
             on_patch(done, cap);
         })?;
-        let audio = self.model.audio_vae().decode(self.model.patches_to_latents(&patches));
-        to_vec(audio)
+        // Continuation: the decoder warms up on the prompt's last patches, whose audio is cut.
+        let context = sequence.context_patches();
+        let latents = self.model.patches_to_latents(&[context, &generated].concat());
+        let audio = to_vec(self.model.audio_vae().decode(latents))?;
+        Ok(audio[context.len() / patch_len * self.patch_samples()..].to_vec())
     }
 }
 

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use voxcpm_engine::model::VoxCpm2;
 use voxcpm_engine::noise::SeededNoise;
 use voxcpm_engine::parity::ZeroShotCase;
-use voxcpm_engine::pipeline::{SpeechOptions, TextToSpeech};
+use voxcpm_engine::pipeline::{SpeechOptions, SpeechRequest, TextToSpeech};
 use voxcpm_engine::synthetic::{Preset, WeightDtype, preset_config, write_checkpoint};
 
 /// The random-weight demo checkpoint shipped in the repository.
@@ -112,7 +112,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let dir = resolve_model(model);
             let tts = TextToSpeech::load(&dir, &device).with_context(|| format!("loading {}", dir.display()))?;
             let options = SpeechOptions { cfg_value: cfg, inference_timesteps: steps, min_len, max_len };
-            let audio = tts.speak(&text, options, &mut SeededNoise::new(seed), |done, cap| {
+            let request = SpeechRequest { text, options, ..Default::default() };
+            let audio = tts.speak(&request, &mut SeededNoise::new(seed), |done, cap| {
                 eprint!("\rpatch {done} (at most {cap})");
             })?;
             eprintln!();

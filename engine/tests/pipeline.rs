@@ -1,0 +1,72 @@
+//! TextToSpeech in every prompting mode, on the tiny fixture checkpoint.
+
+mod common;
+
+use common::*;
+use voxcpm_engine::noise::SeededNoise;
+use voxcpm_engine::pipeline::{ClipPadding, PromptClip, SpeechOptions, SpeechRequest, TextToSpeech};
+
+fn tts() -> TextToSpeech {
+    TextToSpeech::load(&fixtures().join("tiny/checkpoint"), &device()).unwrap()
+}
+
+/// A deterministic 16 kHz test clip.
+fn clip(samples: usize) -> Vec<f32> {
+    (0..samples).map(|i| 0.3 * (i as f32 * 0.031).sin() + 0.1 * (i as f32 * 0.17).sin()).collect()
+}
+
+fn request(reference: Option<Vec<f32>>, prompt: Option<PromptClip>) -> SpeechRequest {
+    let options = SpeechOptions { min_len: 3, max_len: 3, ..Default::default() };
+    SpeechRequest { text: "hello world".into(), reference_audio: reference, prompt, options }
+}
+
+#[test]
+fn every_mode_yields_whole_patches_of_generated_audio_only() {
+    let tts = tts();
+    let prompt = || Some(PromptClip { audio: clip(5000), text: "你好".into() });
+    for (mode, req) in [
+        ("zero-shot", request(None, None)),
+        ("reference", request(Some(clip(3000)), None)),
+        ("continuation", request(None, prompt())),
+        ("both", request(Some(clip(3000)), prompt())),
+    ] {
+        let audio = tts.speak(&req, &mut SeededNoise::new(3), |_, _| {}).unwrap();
+        assert_eq!(audio.len(), 3 * tts.patch_samples(), "{mode}: the prompt's context audio is cut off");
+        assert!(audio.iter().all(|x| x.is_finite()), "{mode}");
+    }
+}
+
+#[test]
+fn same_seed_same_audio_other_seed_other_audio() {
+    let tts = tts();
+    let req = request(Some(clip(3000)), None);
+    let a = tts.speak(&req, &mut SeededNoise::new(11), |_, _| {}).unwrap();
+    let b = tts.speak(&req, &mut SeededNoise::new(11), |_, _| {}).unwrap();
+    let c = tts.speak(&req, &mut SeededNoise::new(12), |_, _| {}).unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn clips_are_padded_to_whole_patches_on_the_official_side() {
+    let tts = tts();
+    let patch_len = 4 * 8;
+    // 3000 samples at hop 640 and patch 4 pad to 5120: two patches either way.
+    let left = tts.encode_clip(&clip(3000), ClipPadding::Left).unwrap();
+    let right = tts.encode_clip(&clip(3000), ClipPadding::Right).unwrap();
+    assert_eq!((left.len(), right.len()), (2 * patch_len, 2 * patch_len));
+    assert_ne!(left, right, "padding side changes the encoding");
+}
+
+#[test]
+fn bad_clips_are_rejected_with_the_reason() {
+    let tts = tts();
+    let short = tts.encode_clip(&clip(100), ClipPadding::Right).unwrap_err().to_string();
+    assert!(short.contains("shorter than one latent frame"), "{short}");
+    let mut nan = clip(3000);
+    nan[7] = f32::NAN;
+    let err = tts.encode_clip(&nan, ClipPadding::Left).unwrap_err().to_string();
+    assert!(err.contains("non-finite sample at index 7"), "{err}");
+    let blank = SpeechRequest { text: " \t".into(), ..Default::default() };
+    assert!(tts.speak(&blank, &mut SeededNoise::new(0), |_, _| {}).is_err());
+}
