@@ -8,6 +8,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
 use crate::model::nn::to_vec;
+use crate::pipeline::{PromptClip, SpeechOptions, SpeechRequest, TextToSpeech};
 use crate::model::{CfmSettings, GenerationSettings, Sequence, VoxCpm2, patch_cap};
 use crate::noise::ReplayNoise;
 
@@ -25,6 +26,107 @@ pub struct ZeroShotCase {
     /// Expected outputs, when the file has them.
     pub latents: Option<(Vec<f32>, Vec<usize>)>,
     pub audio: Option<Vec<f32>>,
+}
+
+/// A pipeline case: text and prompt audio in, audio out, through the tokenizer, prompt
+/// encoding and the sequence layouts (parity-case.md).
+#[derive(Debug, Clone)]
+pub struct PipelineCase {
+    pub request: SpeechRequest,
+    pub noise: Vec<f32>,
+    pub noise_shape: Vec<usize>,
+    /// Expected output, when the file has it.
+    pub audio: Option<Vec<f32>>,
+}
+
+/// Either kind of case; a file with `text_ids` is zero-shot, one with `text` a pipeline case.
+pub enum ParityCase {
+    ZeroShot(ZeroShotCase),
+    Pipeline(PipelineCase),
+}
+
+impl ParityCase {
+    pub fn read(path: &Path) -> Result<Self> {
+        let file = TensorFile::read(path)?;
+        if file.contains("text_ids") && !file.contains("text") {
+            Ok(ParityCase::ZeroShot(ZeroShotCase::read(path)?))
+        } else if file.contains("text") {
+            Ok(ParityCase::Pipeline(PipelineCase::from_file(&file)?))
+        } else {
+            Err(file.error("neither text_ids (zero-shot case) nor text (pipeline case) is present".into()))
+        }
+    }
+
+    pub fn run(&self, tts: &TextToSpeech, path: &Path) -> Result<CaseOutput> {
+        match self {
+            ParityCase::ZeroShot(case) => case.run(tts.model(), path),
+            ParityCase::Pipeline(case) => case.run(tts, path),
+        }
+    }
+}
+
+/// `min_len, max_len, inference_timesteps` and `cfg_value`, checked.
+fn read_settings(file: &TensorFile) -> Result<(usize, usize, usize, f32)> {
+    let params = file.i64("params")?;
+    let [min_len, max_len, timesteps] = params[..] else {
+        return Err(file.error(format!("params has {} values, expected 3", params.len())));
+    };
+    if min_len < 0 || max_len < 1 || timesteps < 1 {
+        return Err(file.error(format!("params {params:?} are out of range")));
+    }
+    let cfg = file.f32("cfg_value")?;
+    let cfg = *cfg.first().ok_or_else(|| file.error("cfg_value is empty".into()))?;
+    Ok((min_len as usize, max_len as usize, timesteps as usize, cfg))
+}
+
+/// Checks recorded noise `[n, 1, D, P]` against the model.
+fn check_noise(shape: &[usize], model: &VoxCpm2, path: &Path) -> Result<()> {
+    let (p, d) = (model.config().patch_size, model.config().feat_dim);
+    match shape {
+        [_, 1, nd, np] if *nd == d && *np == p => Ok(()),
+        _ => Err(Error::Case {
+            path: path.to_owned(),
+            message: format!(
+                "noise has shape {shape:?}, the model needs [n_patches, 1, {d}, {p}] (feat_dim {d}, patch_size {p})"
+            ),
+        }),
+    }
+}
+
+impl PipelineCase {
+    fn from_file(file: &TensorFile) -> Result<Self> {
+        let (min_len, max_len, inference_timesteps, cfg_value) = read_settings(file)?;
+        let utf8 = |name: &str| -> Result<String> {
+            let bytes: Vec<u8> = file.u8(name)?;
+            String::from_utf8(bytes).map_err(|_| file.error(format!("{name} is not valid UTF-8")))
+        };
+        let optional = |name: &str| if file.contains(name) { file.f32(name).map(Some) } else { Ok(None) };
+        let prompt = match (optional("prompt_audio")?, file.contains("prompt_text")) {
+            (Some(audio), true) => Some(PromptClip { audio, text: utf8("prompt_text")? }),
+            (None, false) => None,
+            _ => return Err(file.error("prompt_audio and prompt_text must come together".into())),
+        };
+        Ok(PipelineCase {
+            request: SpeechRequest {
+                text: utf8("text")?,
+                reference_audio: optional("reference_audio")?,
+                prompt,
+                options: SpeechOptions { cfg_value, inference_timesteps, min_len, max_len },
+            },
+            noise: file.f32("noise")?,
+            noise_shape: file.shape("noise")?,
+            audio: optional("audio")?,
+        })
+    }
+
+    pub fn run(&self, tts: &TextToSpeech, path: &Path) -> Result<CaseOutput> {
+        check_noise(&self.noise_shape, tts.model(), path)?;
+        let config = tts.model().config();
+        let mut noise = ReplayNoise::new(self.noise.clone(), config.patch_size * config.feat_dim);
+        let bad = |e: Error| Error::Case { path: path.to_owned(), message: e.to_string() };
+        let audio = tts.speak(&self.request, &mut noise, |_, _| {}).map_err(bad)?;
+        Ok(CaseOutput { latents: Vec::new(), latent_shape: [config.feat_dim, 0], audio })
+    }
 }
 
 /// What the engine produced for a case.
@@ -77,6 +179,14 @@ impl TensorFile {
         Ok(data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect())
     }
 
+    pub fn u8(&self, name: &str) -> Result<Vec<u8>> {
+        let (dtype, _, data) = self.tensors.get(name).ok_or_else(|| self.error(format!("missing tensor {name}")))?;
+        if *dtype != Dtype::U8 {
+            return Err(self.error(format!("tensor {name} is {dtype:?}, expected U8")));
+        }
+        Ok(data.clone())
+    }
+
     pub fn i64(&self, name: &str) -> Result<Vec<i64>> {
         let (dtype, _, data) = self.tensors.get(name).ok_or_else(|| self.error(format!("missing tensor {name}")))?;
         match dtype {
@@ -90,14 +200,7 @@ impl TensorFile {
 impl ZeroShotCase {
     pub fn read(path: &Path) -> Result<Self> {
         let file = TensorFile::read(path)?;
-        let params = file.i64("params")?;
-        let [min_len, max_len, timesteps] = params[..] else {
-            return Err(file.error(format!("params has {} values, expected 3", params.len())));
-        };
-        if min_len < 0 || max_len < 1 || timesteps < 1 {
-            return Err(file.error(format!("params {params:?} are out of range")));
-        }
-        let cfg = file.f32("cfg_value")?;
+        let (min_len, max_len, timesteps, cfg_value) = read_settings(&file)?;
         let latents = if file.contains("latents") {
             Some((file.f32("latents")?, file.shape("latents")?))
         } else {
@@ -108,10 +211,10 @@ impl ZeroShotCase {
             text_ids: file.i64("text_ids")?,
             noise: file.f32("noise")?,
             noise_shape: file.shape("noise")?,
-            min_len: min_len as usize,
-            max_len: max_len as usize,
-            timesteps: timesteps as usize,
-            cfg_value: *cfg.first().ok_or_else(|| file.error("cfg_value is empty".into()))?,
+            min_len,
+            max_len,
+            timesteps,
+            cfg_value,
             latents,
             audio,
         })
@@ -123,15 +226,7 @@ impl ZeroShotCase {
         let config = model.config();
         let (p, d) = (config.patch_size, config.feat_dim);
         let bad = |message: String| Error::Case { path: path.to_owned(), message };
-        match self.noise_shape[..] {
-            [_, 1, nd, np] if nd == d && np == p => {}
-            _ => {
-                return Err(bad(format!(
-                    "noise has shape {:?}, the model needs [n_patches, 1, {d}, {p}] (feat_dim {d}, patch_size {p})",
-                    self.noise_shape
-                )));
-            }
-        }
+        check_noise(&self.noise_shape, model, path)?;
         if self.text_ids.is_empty() {
             return Err(bad("text_ids is empty".into()));
         }
@@ -153,14 +248,14 @@ impl ZeroShotCase {
 }
 
 impl CaseOutput {
-    /// Writes `latents` `[D, P·n]` and `audio` `[samples]` as f32 safetensors.
+    /// Writes `latents` `[D, P·n]` (when produced) and `audio` `[samples]` as f32 safetensors.
     pub fn write(&self, path: &Path) -> Result<()> {
         let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         let (latents, audio) = (bytes(&self.latents), bytes(&self.audio));
-        let views = [
-            ("latents", safetensors::tensor::TensorView::new(Dtype::F32, self.latent_shape.to_vec(), &latents)),
-            ("audio", safetensors::tensor::TensorView::new(Dtype::F32, vec![self.audio.len()], &audio)),
-        ];
+        let mut views = vec![("audio", safetensors::tensor::TensorView::new(Dtype::F32, vec![self.audio.len()], &audio))];
+        if !self.latents.is_empty() {
+            views.push(("latents", safetensors::tensor::TensorView::new(Dtype::F32, self.latent_shape.to_vec(), &latents)));
+        }
         let views: Vec<(&str, _)> = views
             .into_iter()
             .map(|(n, v)| v.map(|v| (n, v)))

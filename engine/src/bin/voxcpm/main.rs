@@ -7,9 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use voxcpm_engine::model::VoxCpm2;
 use voxcpm_engine::noise::SeededNoise;
-use voxcpm_engine::parity::ZeroShotCase;
+use voxcpm_engine::parity::ParityCase;
 use voxcpm_engine::pipeline::{SpeechOptions, SpeechRequest, TextToSpeech};
 use voxcpm_engine::synthetic::{Preset, WeightDtype, preset_config, write_checkpoint};
 
@@ -133,14 +132,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Parity { model, case, out } => {
-            let net = VoxCpm2::load(&model, &device).with_context(|| format!("loading {}", model.display()))?;
-            let case_data = ZeroShotCase::read(&case)?;
-            let output = case_data.run(&net, &case)?;
+            let tts = TextToSpeech::load(&model, &device).with_context(|| format!("loading {}", model.display()))?;
+            let case_data = ParityCase::read(&case)?;
+            let output = case_data.run(&tts, &case)?;
             output.write(&out)?;
             eprintln!(
-                "wrote {} ({} latent frames, {} samples)",
+                "wrote {} ({} samples of audio)",
                 out.display(),
-                output.latent_shape[1],
                 output.audio.len()
             );
             Ok(())
