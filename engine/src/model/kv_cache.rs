@@ -29,14 +29,6 @@ impl KvCache {
         self.len == 0
     }
 
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    pub fn clear(&mut self) {
-        self.len = 0;
-    }
-
     /// Forgets every position from `len` on (the next write goes there).
     pub fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);

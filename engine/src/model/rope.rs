@@ -47,10 +47,6 @@ impl Rope {
         }
     }
 
-    pub fn positions(&self) -> usize {
-        self.cos.dims()[0]
-    }
-
     /// Rotates `x` `[B, heads, T, d]` whose rows sit at positions `start..start + T`
     /// (rotate-half convention).
     pub fn apply(&self, x: Tensor<4>, start: usize) -> Tensor<4> {
