@@ -71,3 +71,31 @@ fn say_rejects_blank_text_and_a_missing_model() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/model"));
 }
+
+#[test]
+fn say_clones_a_voice_from_a_wav_at_another_rate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let voice = tmp.path().join("voice.wav");
+    let spec = hound::WavSpec { channels: 2, sample_rate: 44100, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut w = hound::WavWriter::create(&voice, spec).unwrap();
+    for i in 0..22050 {
+        let s = ((i as f32 * 0.05).sin() * 8000.0) as i16;
+        w.write_sample(s).unwrap();
+        w.write_sample(s / 2).unwrap();
+    }
+    w.finalize().unwrap();
+    let wav = tmp.path().join("out.wav");
+    let output = voxcpm()
+        .args(["say", "hello", "--min-len", "3", "--max-len", "4", "--voice"])
+        .arg(&voice)
+        .arg("-o")
+        .arg(&wav)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(hound::WavReader::open(&wav).unwrap().len(), 4 * 7680);
+
+    let half = voxcpm().args(["say", "hello", "--prompt-wav"]).arg(&voice).output().unwrap();
+    assert!(!half.status.success(), "a prompt clip without its transcript is refused");
+    assert!(String::from_utf8_lossy(&half.stderr).contains("--prompt-text"));
+}

@@ -9,7 +9,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use voxcpm_engine::noise::SeededNoise;
 use voxcpm_engine::parity::ParityCase;
-use voxcpm_engine::pipeline::{SpeechOptions, SpeechRequest, TextToSpeech};
+use voxcpm_engine::audio_io::load_clip;
+use voxcpm_engine::pipeline::{PromptClip, SpeechOptions, SpeechRequest, TextToSpeech};
 use voxcpm_engine::synthetic::{Preset, WeightDtype, preset_config, write_checkpoint};
 
 /// The random-weight demo checkpoint shipped in the repository.
@@ -34,6 +35,15 @@ enum Command {
         /// Checkpoint directory; default: $VOXCPM_MODEL, else the demo checkpoint.
         #[arg(long)]
         model: Option<PathBuf>,
+        /// Reference clip (WAV, any rate and channels) whose voice to clone.
+        #[arg(long)]
+        voice: Option<PathBuf>,
+        /// Prompt clip to continue from (WAV); needs --prompt-text.
+        #[arg(long, requires = "prompt_text")]
+        prompt_wav: Option<PathBuf>,
+        /// Transcript of --prompt-wav.
+        #[arg(long, requires = "prompt_wav")]
+        prompt_text: Option<String>,
         /// Classifier-free guidance scale.
         #[arg(long, default_value_t = 2.0)]
         cfg: f32,
@@ -107,11 +117,17 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let device = burn::tensor::Device::flex();
     match cli.command {
-        Command::Say { text, output, model, cfg, steps, seed, min_len, max_len } => {
+        Command::Say { text, output, model, voice, prompt_wav, prompt_text, cfg, steps, seed, min_len, max_len } => {
             let dir = resolve_model(model);
             let tts = TextToSpeech::load(&dir, &device).with_context(|| format!("loading {}", dir.display()))?;
+            let rate = tts.model().config().audio_vae_config.sample_rate;
+            let reference_audio = voice.map(|path| load_clip(&path, rate)).transpose()?;
+            let prompt = match (prompt_wav, prompt_text) {
+                (Some(path), Some(text)) => Some(PromptClip { audio: load_clip(&path, rate)?, text }),
+                _ => None,
+            };
             let options = SpeechOptions { cfg_value: cfg, inference_timesteps: steps, min_len, max_len };
-            let request = SpeechRequest { text, options, ..Default::default() };
+            let request = SpeechRequest { text, reference_audio, prompt, options };
             let audio = tts.speak(&request, &mut SeededNoise::new(seed), |done, cap| {
                 eprint!("\rpatch {done} (at most {cap})");
             })?;
