@@ -6,6 +6,7 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::{Error, Result};
+use crate::model::audio_vae::DecoderStream;
 use crate::model::nn::to_vec;
 use crate::model::{AUDIO_START, CfmSettings, GenerationSettings, Sequence, VoxCpm2, patch_cap};
 use crate::noise::NoiseSource;
@@ -141,6 +142,47 @@ impl TextToSpeech {
         noise: &mut dyn NoiseSource,
         mut on_patch: impl FnMut(usize, usize),
     ) -> Result<Vec<f32>> {
+        let (sequence, settings) = self.prepare(request)?;
+        let mut done = 0;
+        let generated = self.model.generate(&sequence, settings, noise, |_| {
+            done += 1;
+            on_patch(done, settings.max_len);
+        })?;
+        // Continuation: the decoder warms up on the prompt's last patches, whose audio is cut.
+        let context = sequence.context_patches();
+        let latents = self.model.patches_to_latents(&[context, &generated].concat());
+        let audio = to_vec(self.model.audio_vae().decode(latents))?;
+        let patch_len = self.model.config().patch_size * self.model.config().feat_dim;
+        Ok(audio[context.len() / patch_len * self.patch_samples()..].to_vec())
+    }
+
+    /// Speaks a request as a stream: `on_chunk` gets each patch's audio (`patch_samples()`
+    /// samples) as soon as it is generated, decoded by the stateful decoder as the official
+    /// streaming path does (starting cold, without the prompt's context patches).
+    pub fn speak_streaming(
+        &self,
+        request: &SpeechRequest,
+        noise: &mut dyn NoiseSource,
+        mut on_chunk: impl FnMut(&[f32]),
+    ) -> Result<()> {
+        let (sequence, settings) = self.prepare(request)?;
+        let mut stream = DecoderStream::new();
+        let mut failure = None;
+        self.model.generate(&sequence, settings, noise, |patch| {
+            if failure.is_some() {
+                return;
+            }
+            let latents = self.model.patches_to_latents(patch);
+            match to_vec(self.model.audio_vae().decode_chunk(latents, &mut stream)) {
+                Ok(chunk) => on_chunk(&chunk),
+                Err(e) => failure = Some(e),
+            }
+        })?;
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Validates the request and builds its prefill sequence and generation settings.
+    fn prepare(&self, request: &SpeechRequest) -> Result<(Sequence, GenerationSettings)> {
         let options = request.options;
         options.validate()?;
         let target = normalize_whitespace(&request.text);
@@ -162,22 +204,12 @@ impl TextToSpeech {
         let config = self.model.config();
         let patch_len = config.patch_size * config.feat_dim;
         let sequence = Sequence::build(&tokens, reference.as_deref(), prompt.as_deref(), patch_len);
-        let cap = patch_cap(target_tokens, options.max_len);
         let settings = GenerationSettings {
             min_len: options.min_len,
-            max_len: cap,
+            max_len: patch_cap(target_tokens, options.max_len),
             cfm: CfmSettings { timesteps: options.inference_timesteps, cfg_value: options.cfg_value },
         };
-        let mut done = 0;
-        let generated = self.model.generate(&sequence, settings, noise, |_| {
-            done += 1;
-            on_patch(done, cap);
-        })?;
-        // Continuation: the decoder warms up on the prompt's last patches, whose audio is cut.
-        let context = sequence.context_patches();
-        let latents = self.model.patches_to_latents(&[context, &generated].concat());
-        let audio = to_vec(self.model.audio_vae().decode(latents))?;
-        Ok(audio[context.len() / patch_len * self.patch_samples()..].to_vec())
+        Ok((sequence, settings))
     }
 }
 

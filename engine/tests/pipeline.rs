@@ -70,3 +70,18 @@ fn bad_clips_are_rejected_with_the_reason() {
     let blank = SpeechRequest { text: " \t".into(), ..Default::default() };
     assert!(tts.speak(&blank, &mut SeededNoise::new(0), |_, _| {}).is_err());
 }
+
+#[test]
+fn streamed_chunks_are_whole_patches_and_equal_the_offline_audio() {
+    let tts = tts();
+    for req in [request(None, None), request(Some(clip(3000)), None)] {
+        let offline = tts.speak(&req, &mut SeededNoise::new(5), |_, _| {}).unwrap();
+        let mut streamed = Vec::new();
+        tts.speak_streaming(&req, &mut SeededNoise::new(5), |chunk| {
+            assert_eq!(chunk.len(), tts.patch_samples());
+            streamed.extend_from_slice(chunk);
+        })
+        .unwrap();
+        assert_close("stream vs offline", &streamed, &offline, 1e-5);
+    }
+}
