@@ -245,7 +245,7 @@ impl VoxCpmConfig {
                 self.lm_config.vocab_size
             ));
         }
-        if self.dit_config.hidden_dim % 2 != 0 {
+        if !self.dit_config.hidden_dim.is_multiple_of(2) {
             problems.push(format!("dit_config.hidden_dim {} must be even", self.dit_config.hidden_dim));
         }
         if self.patch_size == 0 || self.feat_dim == 0 || self.max_length == 0 {
@@ -261,7 +261,7 @@ impl VoxCpmConfig {
         if vae.encoder_rates.is_empty() || vae.decoder_rates.is_empty() || vae.encoder_rates.contains(&0) || vae.decoder_rates.contains(&0) {
             problems.push("audio_vae_config: rates must be non-empty and positive".into());
         }
-        if vae.decoder_dim % (1usize << vae.decoder_rates.len().min(63)) != 0 {
+        if !vae.decoder_dim.is_multiple_of(1usize << vae.decoder_rates.len().min(63)) {
             problems.push(format!(
                 "audio_vae_config.decoder_dim {} is not divisible by 2^{}",
                 vae.decoder_dim,

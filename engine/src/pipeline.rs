@@ -96,7 +96,7 @@ impl TextToSpeech {
     }
 
     /// Output sample rate in Hz.
-    pub fn sample_rate(&self) -> u32 {
+    pub fn output_sample_rate(&self) -> u32 {
         self.model.config().audio_vae_config.out_sample_rate
     }
 

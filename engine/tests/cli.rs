@@ -59,7 +59,7 @@ fn say_writes_a_48khz_wav_with_the_demo_checkpoint() {
     let reader = hound::WavReader::open(&wav).unwrap();
     assert_eq!(reader.spec().sample_rate, 48000);
     let samples = reader.len() as usize;
-    assert!(samples >= 4 * 7680 && samples % 7680 == 0, "{samples} samples: whole 160 ms patches, at least 4");
+    assert!(samples >= 4 * 7680 && samples.is_multiple_of(7680), "{samples} samples: whole 160 ms patches, at least 4");
 }
 
 #[test]

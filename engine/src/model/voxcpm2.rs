@@ -20,6 +20,9 @@ use crate::error::{Error, Result};
 use crate::noise::NoiseSource;
 use crate::weights::{WeightFile, WeightLoader};
 
+/// A tensor's name and shape, as a checkpoint must hold it.
+pub type TensorSpec = (String, Vec<usize>);
+
 /// How long to generate and how to sample each patch.
 #[derive(Debug, Clone, Copy)]
 pub struct GenerationSettings {
@@ -72,7 +75,7 @@ impl VoxCpm2 {
 
     /// The `(name, shape)` of every tensor a checkpoint with this config holds: first the
     /// `model.safetensors` part, then the VAE part (keys without the `audio_vae.` prefix).
-    pub fn tensor_inventory(config: &VoxCpmConfig) -> (Vec<(String, Vec<usize>)>, Vec<(String, Vec<usize>)>) {
+    pub fn tensor_inventory(config: &VoxCpmConfig) -> (Vec<TensorSpec>, Vec<TensorSpec>) {
         let device = Device::flex();
         let mut model_loader = WeightLoader::inventory(&device);
         let mut vae_loader = WeightLoader::inventory(&device);

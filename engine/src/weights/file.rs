@@ -119,8 +119,13 @@ impl WeightFile {
 }
 
 impl StoredTensor {
+    /// Number of elements.
     pub fn len(&self) -> usize {
         self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The values converted to f32, whatever the stored type.

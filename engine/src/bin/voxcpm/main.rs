@@ -132,8 +132,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprint!("\rpatch {done} (at most {cap})");
             })?;
             eprintln!();
-            write_wav(&output, &audio, tts.sample_rate())?;
-            eprintln!("wrote {} ({:.2} s)", output.display(), audio.len() as f64 / tts.sample_rate() as f64);
+            write_wav(&output, &audio, tts.output_sample_rate())?;
+            eprintln!("wrote {} ({:.2} s)", output.display(), audio.len() as f64 / tts.output_sample_rate() as f64);
             Ok(())
         }
         Command::MakeCheckpoint { preset, out, bf16, seed } => {
