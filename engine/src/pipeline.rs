@@ -182,7 +182,7 @@ impl TextToSpeech {
     }
 
     /// Validates the request and builds its prefill sequence and generation settings.
-    fn prepare(&self, request: &SpeechRequest) -> Result<(Sequence, GenerationSettings)> {
+    pub fn prepare(&self, request: &SpeechRequest) -> Result<(Sequence, GenerationSettings)> {
         let options = request.options;
         options.validate()?;
         let target = normalize_whitespace(&request.text);
