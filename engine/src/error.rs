@@ -30,6 +30,24 @@ pub enum Error {
     #[error("invalid input: {0}")]
     InvalidInput(String),
 
+    #[error("generation was cancelled")]
+    Cancelled,
+
+    #[error("the speech server has stopped")]
+    Stopped,
+
+    #[error("the model is not available: {0}")]
+    ModelUnavailable(String),
+
+    #[error("timed out after {0:?}")]
+    Timeout(std::time::Duration),
+
+    #[error("{0}")]
+    Fetch(String),
+
+    #[error("internal engine error: {0}")]
+    Internal(String),
+
     #[error("parity case {path}: {message}")]
     Case { path: PathBuf, message: String },
 }

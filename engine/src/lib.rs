@@ -5,12 +5,15 @@
 pub mod audio_io;
 pub mod config;
 pub mod error;
+pub mod hub;
 pub mod model;
 pub mod noise;
 pub mod parity;
 pub mod pipeline;
+pub mod runtime;
 pub mod synthetic;
 pub mod tokenizer;
+pub mod wav;
 pub mod weights;
 
 pub use error::{Error, Result};

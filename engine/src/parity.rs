@@ -2,6 +2,7 @@
 //! the engine on the same inputs with the same noise, and write what it produced.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use safetensors::{Dtype, SafeTensors};
@@ -9,7 +10,7 @@ use safetensors::{Dtype, SafeTensors};
 use crate::error::{Error, Result};
 use crate::model::nn::to_vec;
 use crate::pipeline::{PromptClip, SpeechOptions, SpeechRequest, TextToSpeech};
-use crate::model::{CfmSettings, GenerationSettings, Sequence, VoxCpm2, patch_cap};
+use crate::model::{CfmSettings, GenerationSettings, Sequence, VoxCpm2, DEFAULT_RATIO_THRESHOLD, patch_cap};
 use crate::noise::ReplayNoise;
 
 /// A zero-shot case: token ids in, latents and audio out.
@@ -111,7 +112,15 @@ impl PipelineCase {
                 text: utf8("text")?,
                 reference_audio: optional("reference_audio")?,
                 prompt,
-                options: SpeechOptions { cfg_value, inference_timesteps, min_len, max_len },
+                // The cases record one run of the official loop: no bad-case retry.
+                options: SpeechOptions {
+                    cfg_value,
+                    inference_timesteps,
+                    min_len,
+                    max_len,
+                    retry_badcase: false,
+                    ..SpeechOptions::default()
+                },
             },
             noise: file.f32("noise")?,
             noise_shape: file.shape("noise")?,
@@ -124,7 +133,7 @@ impl PipelineCase {
         let config = tts.model().config();
         let mut noise = ReplayNoise::new(self.noise.clone(), config.patch_size * config.feat_dim);
         let bad = |e: Error| Error::Case { path: path.to_owned(), message: e.to_string() };
-        let audio = tts.speak(&self.request, &mut noise, |_, _| {}).map_err(bad)?;
+        let audio = tts.speak(&self.request, &mut noise, |_| ControlFlow::Continue(())).map_err(bad)?;
         Ok(CaseOutput { latents: Vec::new(), latent_shape: [config.feat_dim, 0], audio })
     }
 }
@@ -233,12 +242,12 @@ impl ZeroShotCase {
         let sequence = Sequence::zero_shot(self.text_ids.clone(), p * d);
         let settings = GenerationSettings {
             min_len: self.min_len,
-            max_len: patch_cap(self.text_ids.len() - 1, self.max_len),
+            max_len: patch_cap(self.text_ids.len() - 1, self.max_len, DEFAULT_RATIO_THRESHOLD),
             cfm: CfmSettings { timesteps: self.timesteps, cfg_value: self.cfg_value },
         };
         let mut noise = ReplayNoise::new(self.noise.clone(), p * d);
         let patches = model
-            .generate(&sequence, settings, &mut noise, |_| {})
+            .generate(&sequence, settings, &mut noise, |_| ControlFlow::Continue(()))
             .map_err(|e| bad(e.to_string()))?;
         let latents = model.patches_to_latents(&patches);
         let latent_shape = [d, patches.len() / d];

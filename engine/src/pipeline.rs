@@ -1,6 +1,7 @@
 //! Text in, 48 kHz samples out: the tokenizer, the network and the VAE decoder put together
 //! the way the official `VoxCPM.generate` does for zero-shot speech (§6.5).
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -8,22 +9,37 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::error::{Error, Result};
 use crate::model::audio_vae::DecoderStream;
 use crate::model::nn::to_vec;
-use crate::model::{AUDIO_START, CfmSettings, GenerationSettings, Sequence, VoxCpm2, patch_cap};
+use crate::model::{AUDIO_START, CfmSettings, DEFAULT_RATIO_THRESHOLD, GenerationSettings, Sequence, VoxCpm2, patch_cap};
 use crate::noise::NoiseSource;
 use crate::tokenizer::TextTokenizer;
 
-/// Per-request options, with the official defaults.
-#[derive(Debug, Clone, Copy)]
+/// Per-request options, with the defaults of the official `VoxCPM.generate`.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SpeechOptions {
     pub cfg_value: f32,
     pub inference_timesteps: usize,
     pub min_len: usize,
     pub max_len: usize,
+    /// Regenerate when the audio is too long for its text (a "bad case": at least
+    /// `retry_badcase_ratio_threshold` patches per target token), up to
+    /// `retry_badcase_max_times` runs in all, keeping the last. Streaming never retries.
+    pub retry_badcase: bool,
+    pub retry_badcase_max_times: usize,
+    /// Patches per target token; also sets the cap on generated patches.
+    pub retry_badcase_ratio_threshold: f64,
 }
 
 impl Default for SpeechOptions {
     fn default() -> Self {
-        SpeechOptions { cfg_value: 2.0, inference_timesteps: 10, min_len: 2, max_len: 4096 }
+        SpeechOptions {
+            cfg_value: 2.0,
+            inference_timesteps: 10,
+            min_len: 2,
+            max_len: 4096,
+            retry_badcase: true,
+            retry_badcase_max_times: 3,
+            retry_badcase_ratio_threshold: DEFAULT_RATIO_THRESHOLD,
+        }
     }
 }
 
@@ -42,6 +58,13 @@ impl SpeechOptions {
         }
         if self.min_len > self.max_len {
             return bad(format!("min_len {} exceeds max_len {}", self.min_len, self.max_len));
+        }
+        if !(1..=100).contains(&self.retry_badcase_max_times) {
+            return bad(format!("retry_badcase_max_times must be in 1..=100, got {}", self.retry_badcase_max_times));
+        }
+        let ratio = self.retry_badcase_ratio_threshold;
+        if !ratio.is_finite() || ratio <= 0.0 {
+            return bad(format!("retry_badcase_ratio_threshold must be a positive number, got {ratio}"));
         }
         Ok(())
     }
@@ -72,6 +95,26 @@ pub struct SpeechRequest {
 pub enum ClipPadding {
     Left,
     Right,
+}
+
+/// Where a generation stands, reported after every patch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Patches generated so far in this attempt.
+    pub patches: usize,
+    /// The most patches this attempt can generate.
+    pub cap: usize,
+    /// 1 for the first run, higher for bad-case retries.
+    pub attempt: usize,
+}
+
+/// A validated request, ready for the generation loop.
+#[derive(Debug, Clone)]
+pub struct PreparedRequest {
+    pub sequence: Sequence,
+    pub settings: GenerationSettings,
+    /// Tokens of the target text alone (the bad-case ratio is measured against them).
+    pub target_tokens: usize,
 }
 
 /// A loaded checkpoint ready to speak.
@@ -135,54 +178,70 @@ impl TextToSpeech {
         to_vec(latents.reshape([d, frames]).swap_dims(0, 1).reshape([frames / p, p, d]))
     }
 
-    /// Speaks a request; `on_patch(done, cap)` reports progress after each generated patch.
+    /// Speaks a request. `on_progress` hears after each patch; returning `Break` cancels
+    /// the run with [`Error::Cancelled`].
     pub fn speak(
         &self,
         request: &SpeechRequest,
         noise: &mut dyn NoiseSource,
-        mut on_patch: impl FnMut(usize, usize),
+        mut on_progress: impl FnMut(Progress) -> ControlFlow<()>,
     ) -> Result<Vec<f32>> {
-        let (sequence, settings) = self.prepare(request)?;
-        let mut done = 0;
-        let generated = self.model.generate(&sequence, settings, noise, |_| {
-            done += 1;
-            on_patch(done, settings.max_len);
-        })?;
+        let PreparedRequest { sequence, settings, target_tokens } = self.prepare(request)?;
+        let options = request.options;
+        let attempts = if options.retry_badcase { options.retry_badcase_max_times } else { 1 };
+        let too_long = target_tokens as f64 * options.retry_badcase_ratio_threshold;
+        let patch_len = self.model.config().patch_size * self.model.config().feat_dim;
+        let mut generated = Vec::new();
+        for attempt in 1..=attempts {
+            let mut patches = 0;
+            generated = self.model.generate(&sequence, settings, noise, |_| {
+                patches += 1;
+                on_progress(Progress { patches, cap: settings.max_len, attempt })
+            })?;
+            let n = generated.len() / patch_len;
+            if (n as f64) < too_long || attempt == attempts {
+                break;
+            }
+            tracing::warn!(patches = n, target_tokens, attempt, "audio too long for its text, generating again");
+        }
         // Continuation: the decoder warms up on the prompt's last patches, whose audio is cut.
         let context = sequence.context_patches();
         let latents = self.model.patches_to_latents(&[context, &generated].concat());
         let audio = to_vec(self.model.audio_vae().decode(latents))?;
-        let patch_len = self.model.config().patch_size * self.model.config().feat_dim;
         Ok(audio[context.len() / patch_len * self.patch_samples()..].to_vec())
     }
 
     /// Speaks a request as a stream: `on_chunk` gets each patch's audio (`patch_samples()`
     /// samples) as soon as it is generated, decoded by the stateful decoder as the official
-    /// streaming path does (starting cold, without the prompt's context patches).
+    /// streaming path does (starting cold, without the prompt's context patches). Returning
+    /// `Break` from `on_chunk` cancels the run with [`Error::Cancelled`]. Never retries.
     pub fn speak_streaming(
         &self,
         request: &SpeechRequest,
         noise: &mut dyn NoiseSource,
-        mut on_chunk: impl FnMut(&[f32]),
+        mut on_chunk: impl FnMut(&[f32]) -> ControlFlow<()>,
     ) -> Result<()> {
-        let (sequence, settings) = self.prepare(request)?;
+        let PreparedRequest { sequence, settings, .. } = self.prepare(request)?;
         let mut stream = DecoderStream::new();
         let mut failure = None;
-        self.model.generate(&sequence, settings, noise, |patch| {
-            if failure.is_some() {
-                return;
-            }
+        let outcome = self.model.generate(&sequence, settings, noise, |patch| {
             let latents = self.model.patches_to_latents(patch);
             match to_vec(self.model.audio_vae().decode_chunk(latents, &mut stream)) {
                 Ok(chunk) => on_chunk(&chunk),
-                Err(e) => failure = Some(e),
+                Err(e) => {
+                    failure = Some(e);
+                    ControlFlow::Break(())
+                }
             }
-        })?;
-        failure.map_or(Ok(()), Err)
+        });
+        match (failure, outcome) {
+            (Some(e), _) => Err(e),
+            (None, outcome) => outcome.map(drop),
+        }
     }
 
     /// Validates the request and builds its prefill sequence and generation settings.
-    pub fn prepare(&self, request: &SpeechRequest) -> Result<(Sequence, GenerationSettings)> {
+    pub fn prepare(&self, request: &SpeechRequest) -> Result<PreparedRequest> {
         let options = request.options;
         options.validate()?;
         let target = normalize_whitespace(&request.text);
@@ -206,10 +265,10 @@ impl TextToSpeech {
         let sequence = Sequence::build(&tokens, reference.as_deref(), prompt.as_deref(), patch_len);
         let settings = GenerationSettings {
             min_len: options.min_len,
-            max_len: patch_cap(target_tokens, options.max_len),
+            max_len: patch_cap(target_tokens, options.max_len, options.retry_badcase_ratio_threshold),
             cfm: CfmSettings { timesteps: options.inference_timesteps, cfg_value: options.cfg_value },
         };
-        Ok((sequence, settings))
+        Ok(PreparedRequest { sequence, settings, target_tokens })
     }
 }
 

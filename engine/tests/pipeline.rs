@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::ops::ControlFlow;
+
 use common::*;
 use voxcpm_engine::noise::SeededNoise;
 use voxcpm_engine::pipeline::{ClipPadding, PromptClip, SpeechOptions, SpeechRequest, TextToSpeech};
@@ -30,7 +32,7 @@ fn every_mode_yields_whole_patches_of_generated_audio_only() {
         ("continuation", request(None, prompt())),
         ("both", request(Some(clip(3000)), prompt())),
     ] {
-        let audio = tts.speak(&req, &mut SeededNoise::new(3), |_, _| {}).unwrap();
+        let audio = tts.speak(&req, &mut SeededNoise::new(3), |_| ControlFlow::Continue(())).unwrap();
         assert_eq!(audio.len(), 3 * tts.patch_samples(), "{mode}: the prompt's context audio is cut off");
         assert!(audio.iter().all(|x| x.is_finite()), "{mode}");
     }
@@ -40,9 +42,9 @@ fn every_mode_yields_whole_patches_of_generated_audio_only() {
 fn same_seed_same_audio_other_seed_other_audio() {
     let tts = tts();
     let req = request(Some(clip(3000)), None);
-    let a = tts.speak(&req, &mut SeededNoise::new(11), |_, _| {}).unwrap();
-    let b = tts.speak(&req, &mut SeededNoise::new(11), |_, _| {}).unwrap();
-    let c = tts.speak(&req, &mut SeededNoise::new(12), |_, _| {}).unwrap();
+    let a = tts.speak(&req, &mut SeededNoise::new(11), |_| ControlFlow::Continue(())).unwrap();
+    let b = tts.speak(&req, &mut SeededNoise::new(11), |_| ControlFlow::Continue(())).unwrap();
+    let c = tts.speak(&req, &mut SeededNoise::new(12), |_| ControlFlow::Continue(())).unwrap();
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
@@ -68,20 +70,55 @@ fn bad_clips_are_rejected_with_the_reason() {
     let err = tts.encode_clip(&nan, ClipPadding::Left).unwrap_err().to_string();
     assert!(err.contains("non-finite sample at index 7"), "{err}");
     let blank = SpeechRequest { text: " \t".into(), ..Default::default() };
-    assert!(tts.speak(&blank, &mut SeededNoise::new(0), |_, _| {}).is_err());
+    assert!(tts.speak(&blank, &mut SeededNoise::new(0), |_| ControlFlow::Continue(())).is_err());
 }
 
 #[test]
 fn streamed_chunks_are_whole_patches_and_equal_the_offline_audio() {
     let tts = tts();
     for req in [request(None, None), request(Some(clip(3000)), None)] {
-        let offline = tts.speak(&req, &mut SeededNoise::new(5), |_, _| {}).unwrap();
+        let offline = tts.speak(&req, &mut SeededNoise::new(5), |_| ControlFlow::Continue(())).unwrap();
         let mut streamed = Vec::new();
         tts.speak_streaming(&req, &mut SeededNoise::new(5), |chunk| {
             assert_eq!(chunk.len(), tts.patch_samples());
             streamed.extend_from_slice(chunk);
+            ControlFlow::Continue(())
         })
         .unwrap();
         assert_close("stream vs offline", &streamed, &offline, 1e-5);
     }
+}
+
+#[test]
+fn too_long_audio_is_generated_again_up_to_the_retry_limit() {
+    let tts = tts();
+    // "hello world" is 2 tokens: 15 patches is at least 6 per token, a bad case every time.
+    let long = SpeechOptions { min_len: 15, max_len: 15, ..SpeechOptions::default() };
+    let attempts = |options: SpeechOptions| {
+        let req = SpeechRequest { text: "hello world".into(), options, ..Default::default() };
+        let mut seen = Vec::new();
+        tts.speak(&req, &mut SeededNoise::new(1), |p| {
+            if p.patches == 1 {
+                seen.push(p.attempt);
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        seen
+    };
+    assert_eq!(attempts(long), [1, 2, 3]);
+    assert_eq!(attempts(SpeechOptions { retry_badcase_max_times: 2, ..long }), [1, 2]);
+    assert_eq!(attempts(SpeechOptions { retry_badcase: false, ..long }), [1]);
+    // A higher ratio makes 15 patches acceptable (and raises the cap to match).
+    assert_eq!(attempts(SpeechOptions { retry_badcase_ratio_threshold: 8.0, ..long }), [1]);
+}
+
+#[test]
+fn breaking_out_of_progress_cancels_the_generation() {
+    let tts = tts();
+    let req = request(None, None);
+    let err = tts.speak(&req, &mut SeededNoise::new(1), |_| ControlFlow::Break(())).unwrap_err();
+    assert!(matches!(err, voxcpm_engine::Error::Cancelled), "{err}");
+    let err = tts.speak_streaming(&req, &mut SeededNoise::new(1), |_| ControlFlow::Break(())).unwrap_err();
+    assert!(matches!(err, voxcpm_engine::Error::Cancelled), "{err}");
 }

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::ops::ControlFlow;
+
 use std::path::PathBuf;
 
 use common::*;
@@ -36,7 +38,7 @@ fn pipeline_cases_match_the_reference() {
         let tts = TextToSpeech::load(&checkpoint, &device()).unwrap();
         let ParityCase::Pipeline(case) = ParityCase::read(&path).unwrap() else { panic!("{name} is a pipeline case") };
         let file = TensorFile::read(&path).unwrap();
-        let (sequence, _) = tts.prepare(&case.request).unwrap();
+        let sequence = tts.prepare(&case.request).unwrap().sequence;
         assert_eq!(sequence.tokens, file.i64("text_ids").unwrap(), "{name} token track");
         let mask: Vec<bool> = file.u8("audio_mask").unwrap().iter().map(|&m| m == 1).collect();
         assert_eq!(sequence.audio_mask, mask, "{name} audio mask");
@@ -49,7 +51,10 @@ fn pipeline_cases_match_the_reference() {
             let config = tts.model().config();
             let mut noise = ReplayNoise::new(case.noise.clone(), config.patch_size * config.feat_dim);
             let mut streamed = Vec::new();
-            tts.speak_streaming(&case.request, &mut noise, |chunk| streamed.extend_from_slice(chunk)).unwrap();
+            tts.speak_streaming(&case.request, &mut noise, |chunk| {
+                streamed.extend_from_slice(chunk);
+                ControlFlow::Continue(())
+            }).unwrap();
             assert_close(&format!("{name} stream"), &streamed, &file.f32("audio_stream").unwrap(), AUDIO_TOLERANCE);
             streamed_cases += 1;
         }

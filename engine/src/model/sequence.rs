@@ -88,9 +88,12 @@ impl Sequence {
     }
 }
 
-/// The official cap on generated patches: `min(int(6·target_tokens + 10), max_len)` (§6.3).
-pub fn patch_cap(target_tokens: usize, max_len: usize) -> usize {
-    ((target_tokens as f64 * 6.0 + 10.0) as usize).min(max_len)
+/// The audio-to-text ratio (patches per target token) of the official cap and bad-case check.
+pub const DEFAULT_RATIO_THRESHOLD: f64 = 6.0;
+
+/// The official cap on generated patches: `min(int(ratio·target_tokens + 10), max_len)` (§6.3).
+pub fn patch_cap(target_tokens: usize, max_len: usize, ratio: f64) -> usize {
+    ((target_tokens as f64 * ratio + 10.0) as usize).min(max_len)
 }
 
 #[cfg(test)]

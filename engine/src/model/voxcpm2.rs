@@ -1,5 +1,6 @@
 //! The whole VoxCPM2 network and its patch-by-patch generation loop (§6.2, §6.3).
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use burn::tensor::activation::silu;
@@ -157,13 +158,14 @@ impl VoxCpm2 {
 
     /// Runs prefill and generates patches until the stop head fires (after `min_len`) or
     /// `max_len` patches exist. Each new patch `[P, D]` is passed to `on_patch` as soon as it
-    /// exists; the return value holds them all, `[n, P, D]` row-major.
+    /// exists; the return value holds them all, `[n, P, D]` row-major. `on_patch` returning
+    /// `Break` ends the run at once with [`Error::Cancelled`].
     pub fn generate(
         &self,
         sequence: &Sequence,
         settings: GenerationSettings,
         noise: &mut dyn NoiseSource,
-        mut on_patch: impl FnMut(&[f32]),
+        mut on_patch: impl FnMut(&[f32]) -> ControlFlow<()>,
     ) -> Result<Vec<f32>> {
         let device = self.device();
         let (p, d) = (self.config.patch_size, self.config.feat_dim);
@@ -215,7 +217,9 @@ impl VoxCpm2 {
             let patch = cfm::solve(&self.loc_dit, z, mu, cond.clone(), settings.cfm);
             let patch_pd = patch.clone().swap_dims(1, 2);
             let values = to_vec(patch_pd.clone())?;
-            on_patch(&values);
+            if on_patch(&values).is_break() {
+                return Err(Error::Cancelled);
+            }
             patches.extend_from_slice(&values);
             cond = patch;
 

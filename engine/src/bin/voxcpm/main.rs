@@ -126,10 +126,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (Some(path), Some(text)) => Some(PromptClip { audio: load_clip(&path, rate)?, text }),
                 _ => None,
             };
-            let options = SpeechOptions { cfg_value: cfg, inference_timesteps: steps, min_len, max_len };
+            let options = SpeechOptions { cfg_value: cfg, inference_timesteps: steps, min_len, max_len, ..SpeechOptions::default() };
             let request = SpeechRequest { text, reference_audio, prompt, options };
-            let audio = tts.speak(&request, &mut SeededNoise::new(seed), |done, cap| {
-                eprint!("\rpatch {done} (at most {cap})");
+            let audio = tts.speak(&request, &mut SeededNoise::new(seed), |p| {
+                eprint!("\rpatch {} (at most {})", p.patches, p.cap);
+                std::ops::ControlFlow::Continue(())
             })?;
             eprintln!();
             write_wav(&output, &audio, tts.output_sample_rate())?;

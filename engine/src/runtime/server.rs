@@ -1,0 +1,423 @@
+//! `Server`: the model on its own thread, serving requests strictly in the order they arrive.
+//!
+//! Callers talk to the worker through one channel of commands; each command carries its own
+//! reply channel (or, for a stream, its own event channel). Requests made while the model
+//! loads wait in the queue and are served once it is ready, or answered with the load error.
+//! `stop` cancels the generation in progress at its next patch, and every request still
+//! queued is answered with [`Error::Stopped`] as the queue is dropped.
+
+use std::ops::ControlFlow;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::device::{self, DeviceRequest};
+use super::options::{GenerateOptions, ServerOptions};
+use super::stream::{SpeechStream, StreamEvent};
+use crate::error::{Error, Result};
+use crate::hub;
+use crate::noise::SeededNoise;
+use crate::pipeline::{Progress, TextToSpeech};
+use crate::wav;
+
+/// Where the model stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Loading,
+    Ready,
+    /// The load failed; every request is answered with this message.
+    Failed(String),
+    /// `stop` was called.
+    Stopped,
+}
+
+/// A snapshot of the server, answered without waiting for the worker.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    pub status: Status,
+    /// The device really used ("cpu" or "wgpu"), once resolved.
+    pub device: Option<String>,
+    /// Why a GPU request fell back to cpu.
+    pub device_note: Option<String>,
+    /// Output sample rate (48000 for VoxCPM2), once loaded.
+    pub sample_rate: Option<u32>,
+    /// The model as given at start.
+    pub model: String,
+    /// The checkpoint directory it resolved to.
+    pub model_dir: Option<PathBuf>,
+    /// Streams queued or generating.
+    pub stream_count: usize,
+    /// Whether a prompt denoiser is loaded.
+    pub denoiser: bool,
+    /// Patches generated since start, by every request (cancelled ones included).
+    pub patches_generated: u64,
+}
+
+/// Generated speech.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Speech {
+    pub samples: Vec<f32>,
+    pub sample_rate: u32,
+    /// The noise seed used; the same text, options and seed give the same samples.
+    pub seed: u64,
+}
+
+impl Speech {
+    pub fn duration_secs(&self) -> f64 {
+        self.samples.len() as f64 / self.sample_rate as f64
+    }
+
+    /// A 16-bit PCM mono WAV, as VoxCPMEx's `generate` returns.
+    pub fn to_wav(&self) -> Vec<u8> {
+        wav::encode_pcm16(&self.samples, self.sample_rate)
+    }
+}
+
+/// VoxCPMEx's `save/2`: writes WAV bytes (from [`Speech::to_wav`] or [`SpeechStream::collect`])
+/// to a file.
+pub fn save(wav_bytes: &[u8], path: &Path) -> Result<()> {
+    std::fs::write(path, wav_bytes).map_err(|e| Error::io(path, e))
+}
+
+type ProgressFn = Box<dyn FnMut(Progress) + Send>;
+
+enum Command {
+    Generate { text: String, options: GenerateOptions, seed: u64, progress: Option<ProgressFn>, reply: Sender<Result<Speech>> },
+    Stream { text: String, options: GenerateOptions, seed: u64, events: Sender<StreamEvent>, cancelled: Arc<AtomicBool> },
+    LoadLora { path: PathBuf, reply: Sender<Result<(usize, usize)>> },
+    UnloadLora { reply: Sender<Result<()>> },
+    /// Wakes the worker so that it sees the shutdown flag.
+    Wake,
+}
+
+struct State {
+    status: Status,
+    device: Option<String>,
+    device_note: Option<String>,
+    sample_rate: Option<u32>,
+    model_dir: Option<PathBuf>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    status_changed: Condvar,
+    shutdown: AtomicBool,
+    streams: AtomicUsize,
+    patches: AtomicU64,
+    model: String,
+    denoiser: bool,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic never happens while the lock is held, but stay usable if one did.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn stopping(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+}
+
+/// The speech runtime; see the module docs. `Server` is `Send + Sync`: share it in an `Arc`.
+pub struct Server {
+    shared: Arc<Shared>,
+    commands: Sender<Command>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Server {
+    /// Starts loading the model on a new thread and returns at once. An invalid device name is
+    /// the only error reported here; everything about the model is reported by `await_ready`.
+    pub fn start(options: ServerOptions) -> Result<Server> {
+        let device_request = DeviceRequest::parse(&options.device)?;
+        if options.load_denoiser {
+            tracing::warn!("no prompt denoiser is available in this version; starting without one");
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State { status: Status::Loading, device: None, device_note: None, sample_rate: None, model_dir: None }),
+            status_changed: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+            streams: AtomicUsize::new(0),
+            patches: AtomicU64::new(0),
+            model: options.model.clone(),
+            denoiser: false,
+        });
+        let (commands, queue) = channel();
+        let worker_shared = Arc::clone(&shared);
+        let worker = std::thread::Builder::new()
+            .name("voxcpm-engine".into())
+            .spawn(move || Worker::load(&options.model, &device_request, worker_shared).serve(queue))
+            .map_err(|e| Error::ModelUnavailable(format!("cannot start the engine thread: {e}")))?;
+        Ok(Server { shared, commands, worker: Mutex::new(Some(worker)) })
+    }
+
+    /// Waits up to `timeout` for the model: `Ok` when ready, [`Error::Timeout`] while still
+    /// loading, [`Error::ModelUnavailable`] when the load failed.
+    pub fn await_ready(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.state();
+        loop {
+            match &state.status {
+                Status::Ready => return Ok(()),
+                Status::Failed(message) => return Err(Error::ModelUnavailable(message.clone())),
+                Status::Stopped => return Err(Error::Stopped),
+                Status::Loading => {}
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Timeout(timeout));
+            }
+            state = self.shared.status_changed.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    pub fn info(&self) -> ServerInfo {
+        let state = self.shared.state();
+        ServerInfo {
+            status: state.status.clone(),
+            device: state.device.clone(),
+            device_note: state.device_note.clone(),
+            sample_rate: state.sample_rate,
+            model: self.shared.model.clone(),
+            model_dir: state.model_dir.clone(),
+            stream_count: self.shared.streams.load(Ordering::Relaxed),
+            denoiser: self.shared.denoiser,
+            patches_generated: self.shared.patches.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Speaks `text` and returns the whole waveform once it is done.
+    pub fn generate(&self, text: &str, options: &GenerateOptions) -> Result<Speech> {
+        self.generate_inner(text, options, None)
+    }
+
+    /// As [`generate`](Self::generate), calling `progress` (on the engine thread) after each patch.
+    pub fn generate_with_progress(
+        &self,
+        text: &str,
+        options: &GenerateOptions,
+        progress: impl FnMut(Progress) + Send + 'static,
+    ) -> Result<Speech> {
+        self.generate_inner(text, options, Some(Box::new(progress)))
+    }
+
+    fn generate_inner(&self, text: &str, options: &GenerateOptions, progress: Option<ProgressFn>) -> Result<Speech> {
+        let (reply, answer) = channel();
+        let seed = options.seed.unwrap_or_else(rand::random);
+        self.send(Command::Generate { text: text.to_owned(), options: options.clone(), seed, progress, reply })?;
+        answer.recv().unwrap_or(Err(Error::Stopped))
+    }
+
+    /// Starts a streaming generation and returns its handle at once; chunks follow as the
+    /// engine reaches this request. Dropping the handle cancels the generation.
+    pub fn generate_streaming(&self, text: &str, options: &GenerateOptions) -> Result<SpeechStream> {
+        let (events, receiver) = channel();
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let seed = options.seed.unwrap_or_else(rand::random);
+        self.shared.streams.fetch_add(1, Ordering::Relaxed);
+        let command = Command::Stream { text: text.to_owned(), options: options.clone(), seed, events, cancelled: Arc::clone(&cancelled) };
+        if let Err(e) = self.send(command) {
+            self.shared.streams.fetch_sub(1, Ordering::Relaxed);
+            return Err(e);
+        }
+        Ok(SpeechStream::new(receiver, cancelled, seed))
+    }
+
+    /// Loads a LoRA adapter directory; returns (loaded, skipped) tensor counts.
+    pub fn load_lora(&self, path: &Path) -> Result<(usize, usize)> {
+        let (reply, answer) = channel();
+        self.send(Command::LoadLora { path: path.to_owned(), reply })?;
+        answer.recv().unwrap_or(Err(Error::Stopped))
+    }
+
+    /// Removes the loaded LoRA adapter, restoring the base weights.
+    pub fn unload_lora(&self) -> Result<()> {
+        let (reply, answer) = channel();
+        self.send(Command::UnloadLora { reply })?;
+        answer.recv().unwrap_or(Err(Error::Stopped))
+    }
+
+    /// Cancels the generation in progress, answers every queued request with
+    /// [`Error::Stopped`] and joins the engine thread. Later calls are answered with
+    /// `Stopped` too. Calling it twice is harmless.
+    pub fn stop(&self) {
+        self.shared.shutdown.store(true, Ordering::Relaxed);
+        self.shared.state().status = Status::Stopped;
+        self.shared.status_changed.notify_all();
+        let _ = self.commands.send(Command::Wake);
+        let worker = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(worker) = worker
+            && worker.join().is_err()
+        {
+            tracing::error!("the engine thread panicked while stopping");
+        }
+    }
+
+    fn send(&self, command: Command) -> Result<()> {
+        if self.shared.stopping() {
+            return Err(Error::Stopped);
+        }
+        self.commands.send(command).map_err(|_| Error::Stopped)
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("info", &self.info()).finish()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The engine thread's side.
+struct Worker {
+    shared: Arc<Shared>,
+    /// The model, or why there is none.
+    engine: std::result::Result<TextToSpeech, String>,
+}
+
+impl Worker {
+    fn load(model: &str, device_request: &DeviceRequest, shared: Arc<Shared>) -> Worker {
+        let resolved = device::resolve(device_request);
+        {
+            let mut state = shared.state();
+            state.device = Some(resolved.name.clone());
+            state.device_note = resolved.fallback_reason.clone();
+        }
+        let loaded = hub::resolve(model).and_then(|dir| {
+            shared.state().model_dir = Some(dir.clone());
+            catch_panic(|| TextToSpeech::load(&dir, &resolved.device))
+        });
+        let engine = loaded.map_err(|e| e.to_string());
+        if !shared.stopping() {
+            let mut state = shared.state();
+            match &engine {
+                Ok(tts) => {
+                    state.status = Status::Ready;
+                    state.sample_rate = Some(tts.output_sample_rate());
+                    tracing::info!(model, device = resolved.name, "model ready");
+                }
+                Err(message) => {
+                    state.status = Status::Failed(message.clone());
+                    tracing::error!(model, %message, "model failed to load");
+                }
+            }
+        }
+        shared.status_changed.notify_all();
+        Worker { shared, engine }
+    }
+
+    fn serve(mut self, queue: Receiver<Command>) {
+        for command in queue.iter() {
+            if self.shared.stopping() {
+                break;
+            }
+            match command {
+                Command::Generate { text, options, seed, progress, reply } => {
+                    let _ = reply.send(self.generate(&text, &options, seed, progress));
+                }
+                Command::Stream { text, options, seed, events, cancelled } => {
+                    self.stream(&text, &options, seed, &events, &cancelled);
+                    self.shared.streams.fetch_sub(1, Ordering::Relaxed);
+                }
+                Command::LoadLora { path, reply } => {
+                    let _ = reply.send(self.engine().and_then(|_| Err(lora_unavailable(&path))));
+                }
+                Command::UnloadLora { reply } => {
+                    let _ = reply.send(self.engine().map(drop));
+                }
+                Command::Wake => {}
+            }
+        }
+        // Dropping the queue drops every pending command's reply sender: their callers get
+        // `Stopped`. Streams still counted as in flight are answered the same way.
+        self.shared.streams.store(0, Ordering::Relaxed);
+        self.engine = Err("stopped".into());
+    }
+
+    fn engine(&self) -> Result<&TextToSpeech> {
+        self.engine.as_ref().map_err(|message| Error::ModelUnavailable(message.clone()))
+    }
+
+    fn generate(&self, text: &str, options: &GenerateOptions, seed: u64, mut progress: Option<ProgressFn>) -> Result<Speech> {
+        let tts = self.engine()?;
+        let request = options.to_request(text, tts.model().config().audio_vae_config.sample_rate)?;
+        let shared = &self.shared;
+        let result = catch_panic(|| {
+            tts.speak(&request, &mut SeededNoise::new(seed), |p| {
+                shared.patches.fetch_add(1, Ordering::Relaxed);
+                if let Some(progress) = progress.as_mut() {
+                    progress(p);
+                }
+                if shared.stopping() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            })
+        });
+        let samples = result.map_err(|e| if shared.stopping() { Error::Stopped } else { e })?;
+        Ok(Speech { samples, sample_rate: tts.output_sample_rate(), seed })
+    }
+
+    fn stream(&self, text: &str, options: &GenerateOptions, seed: u64, events: &Sender<StreamEvent>, cancelled: &AtomicBool) {
+        if cancelled.load(Ordering::Relaxed) {
+            return; // dropped while queued
+        }
+        let tts = match self.engine() {
+            Ok(tts) => tts,
+            Err(e) => {
+                let _ = events.send(StreamEvent::Failed(e));
+                return;
+            }
+        };
+        let request = match options.to_request(text, tts.model().config().audio_vae_config.sample_rate) {
+            Ok(request) => request,
+            Err(e) => {
+                let _ = events.send(StreamEvent::Failed(e));
+                return;
+            }
+        };
+        let _ = events.send(StreamEvent::Started { sample_rate: tts.output_sample_rate() });
+        let shared = &self.shared;
+        let result = catch_panic(|| {
+            tts.speak_streaming(&request, &mut SeededNoise::new(seed), |chunk| {
+                shared.patches.fetch_add(1, Ordering::Relaxed);
+                let wanted = !cancelled.load(Ordering::Relaxed) && !shared.stopping();
+                if wanted && events.send(StreamEvent::Chunk(chunk.to_vec())).is_ok() {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                }
+            })
+        });
+        let last = match result {
+            Ok(()) => StreamEvent::End,
+            Err(_) if shared.stopping() => StreamEvent::Failed(Error::Stopped),
+            Err(e) => StreamEvent::Failed(e),
+        };
+        let _ = events.send(last);
+    }
+}
+
+fn lora_unavailable(path: &Path) -> Error {
+    Error::InvalidInput(format!("cannot load LoRA adapter {}: LoRA adapters are not supported in this version", path.display()))
+}
+
+/// Runs `f`, turning a panic inside the engine into an error so that the thread keeps serving.
+fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown panic");
+        tracing::error!(message, "engine panicked");
+        Err(Error::Internal(message.to_owned()))
+    })
+}
