@@ -48,8 +48,8 @@ pub fn resample(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>> {
         return Ok(samples.to_vec());
     }
     let failed = |e: String| Error::InvalidInput(format!("resampling {from_hz} Hz to {to_hz} Hz failed: {e}"));
-    let mut resampler =
-        Fft::<f32>::new(from_hz as usize, to_hz as usize, 1024, 1, FixedSync::Both).map_err(|e| failed(e.to_string()))?;
+    let mut resampler = Fft::<f32>::new(from_hz as usize, to_hz as usize, 1024, 1, FixedSync::Both)
+        .map_err(|e| failed(e.to_string()))?;
     let input = InterleavedSlice::new(samples, 1, samples.len()).map_err(|e| failed(e.to_string()))?;
     let output = resampler.process_all(&input, samples.len(), None).map_err(|e| failed(e.to_string()))?;
     Ok(output.take_data())
@@ -82,7 +82,12 @@ mod tests {
     fn stereo_int16_is_averaged_to_mono() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.wav");
-        let spec = hound::WavSpec { channels: 2, sample_rate: 16000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 16000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         write(&path, spec, 100, |_, c| if c == 0 { 0.5 } else { -0.25 });
         let (mono, rate) = read_wav_mono(&path).unwrap();
         assert_eq!((mono.len(), rate), (100, 16000));
@@ -92,7 +97,8 @@ mod tests {
     #[test]
     fn resampling_keeps_duration_and_a_tone() {
         let rate_in = 44100;
-        let tone: Vec<f32> = (0..rate_in).map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / rate_in as f32).sin()).collect();
+        let tone: Vec<f32> =
+            (0..rate_in).map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / rate_in as f32).sin()).collect();
         let out = resample(&tone, rate_in as u32, 16000).unwrap();
         assert!((out.len() as i64 - 16000).abs() <= 2, "{}", out.len());
         // The middle matches the ideal 440 Hz tone at the new rate; the FFT resampler leaves a

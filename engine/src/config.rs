@@ -136,15 +136,10 @@ impl VoxCpmConfig {
     /// Reads and validates `config.json`.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let config: VoxCpmConfig = serde_json::from_str(&text).map_err(|e| Error::Config {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        let config: VoxCpmConfig =
+            serde_json::from_str(&text).map_err(|e| Error::Config { path: path.to_owned(), message: e.to_string() })?;
         if config.architecture != "voxcpm2" {
-            return Err(Error::UnsupportedArchitecture {
-                path: path.to_owned(),
-                found: config.architecture,
-            });
+            return Err(Error::UnsupportedArchitecture { path: path.to_owned(), found: config.architecture });
         }
         config.validate().map_err(|message| Error::Config { path: path.to_owned(), message })?;
         Ok(config)
@@ -152,7 +147,14 @@ impl VoxCpmConfig {
 
     pub fn base_lm(&self) -> StackConfig {
         let lm = &self.lm_config;
-        self.stack(lm.hidden_size, lm.intermediate_size, lm.num_hidden_layers, lm.num_attention_heads, lm.kv_channels, true)
+        self.stack(
+            lm.hidden_size,
+            lm.intermediate_size,
+            lm.num_hidden_layers,
+            lm.num_attention_heads,
+            lm.kv_channels,
+            true,
+        )
     }
 
     pub fn residual_lm(&self) -> StackConfig {
@@ -258,7 +260,11 @@ impl VoxCpmConfig {
                 vae.latent_dim, self.feat_dim
             ));
         }
-        if vae.encoder_rates.is_empty() || vae.decoder_rates.is_empty() || vae.encoder_rates.contains(&0) || vae.decoder_rates.contains(&0) {
+        if vae.encoder_rates.is_empty()
+            || vae.decoder_rates.is_empty()
+            || vae.encoder_rates.contains(&0)
+            || vae.decoder_rates.contains(&0)
+        {
             problems.push("audio_vae_config: rates must be non-empty and positive".into());
         }
         if !vae.decoder_dim.is_multiple_of(1usize << vae.decoder_rates.len().min(63)) {

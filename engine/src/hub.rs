@@ -34,9 +34,14 @@ pub fn cached(repo: &str) -> Option<PathBuf> {
 /// snapshot directory. `progress` shows indicatif bars on the terminal.
 pub fn fetch(repo: &str, progress: bool) -> Result<PathBuf> {
     let failed = |file: &str, e: &dyn std::fmt::Display| {
-        Error::Fetch(format!("cannot download {file} from {repo} ({e}); check the network, or pass a local checkpoint directory"))
+        Error::Fetch(format!(
+            "cannot download {file} from {repo} ({e}); check the network, or pass a local checkpoint directory"
+        ))
     };
-    let api = hf_hub::api::sync::ApiBuilder::from_env().with_progress(progress).build().map_err(|e| failed("anything", &e))?;
+    let api = hf_hub::api::sync::ApiBuilder::from_env()
+        .with_progress(progress)
+        .build()
+        .map_err(|e| failed("anything", &e))?;
     let api = api.model(repo.to_owned());
     let mut dir = None;
     for file in REQUIRED_FILES {

@@ -9,9 +9,9 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
 use crate::model::nn::to_vec;
-use crate::pipeline::{PromptClip, SpeechOptions, SpeechRequest, TextToSpeech};
-use crate::model::{CfmSettings, GenerationSettings, Sequence, VoxCpm2, DEFAULT_RATIO_THRESHOLD, patch_cap};
+use crate::model::{CfmSettings, DEFAULT_RATIO_THRESHOLD, GenerationSettings, Sequence, VoxCpm2, patch_cap};
 use crate::noise::ReplayNoise;
+use crate::pipeline::{PromptClip, SpeechOptions, SpeechRequest, TextToSpeech};
 
 /// A zero-shot case: token ids in, latents and audio out.
 #[derive(Debug, Clone)]
@@ -101,7 +101,9 @@ impl PipelineCase {
             let bytes: Vec<u8> = file.u8(name)?;
             String::from_utf8(bytes).map_err(|_| file.error(format!("{name} is not valid UTF-8")))
         };
-        let optional = |name: &str| if file.contains(name) { file.f32(name).map(Some) } else { Ok(None) };
+        let optional = |name: &str| {
+            if file.contains(name) { file.f32(name).map(Some) } else { Ok(None) }
+        };
         let prompt = match (optional("prompt_audio")?, file.contains("prompt_text")) {
             (Some(audio), true) => Some(PromptClip { audio, text: utf8("prompt_text")? }),
             (None, false) => None,
@@ -210,11 +212,8 @@ impl ZeroShotCase {
     pub fn read(path: &Path) -> Result<Self> {
         let file = TensorFile::read(path)?;
         let (min_len, max_len, timesteps, cfg_value) = read_settings(&file)?;
-        let latents = if file.contains("latents") {
-            Some((file.f32("latents")?, file.shape("latents")?))
-        } else {
-            None
-        };
+        let latents =
+            if file.contains("latents") { Some((file.f32("latents")?, file.shape("latents")?)) } else { None };
         let audio = if file.contains("audio") { Some(file.f32("audio")?) } else { None };
         Ok(ZeroShotCase {
             text_ids: file.i64("text_ids")?,
@@ -261,9 +260,13 @@ impl CaseOutput {
     pub fn write(&self, path: &Path) -> Result<()> {
         let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         let (latents, audio) = (bytes(&self.latents), bytes(&self.audio));
-        let mut views = vec![("audio", safetensors::tensor::TensorView::new(Dtype::F32, vec![self.audio.len()], &audio))];
+        let mut views =
+            vec![("audio", safetensors::tensor::TensorView::new(Dtype::F32, vec![self.audio.len()], &audio))];
         if !self.latents.is_empty() {
-            views.push(("latents", safetensors::tensor::TensorView::new(Dtype::F32, self.latent_shape.to_vec(), &latents)));
+            views.push((
+                "latents",
+                safetensors::tensor::TensorView::new(Dtype::F32, self.latent_shape.to_vec(), &latents),
+            ));
         }
         let views: Vec<(&str, _)> = views
             .into_iter()

@@ -9,7 +9,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::error::{Error, Result};
 use crate::model::audio_vae::DecoderStream;
 use crate::model::nn::to_vec;
-use crate::model::{AUDIO_START, CfmSettings, DEFAULT_RATIO_THRESHOLD, GenerationSettings, Sequence, VoxCpm2, patch_cap};
+use crate::model::{
+    AUDIO_START, CfmSettings, DEFAULT_RATIO_THRESHOLD, GenerationSettings, Sequence, VoxCpm2, patch_cap,
+};
 use crate::noise::NoiseSource;
 use crate::tokenizer::TextTokenizer;
 

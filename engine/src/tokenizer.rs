@@ -33,9 +33,8 @@ impl TextTokenizer {
         let mut inner = tokenizers::Tokenizer::from_file(path).map_err(|e| bad(e.to_string()))?;
         let scheme = prepend_scheme(&path.with_file_name("tokenizer_config.json")).map_err(bad)?;
         inner.with_normalizer(None::<tokenizers::NormalizerWrapper>);
-        inner.with_pre_tokenizer(Some(tokenizers::pre_tokenizers::metaspace::Metaspace::new(
-            '\u{2581}', scheme, false,
-        )));
+        inner
+            .with_pre_tokenizer(Some(tokenizers::pre_tokenizers::metaspace::Metaspace::new('\u{2581}', scheme, false)));
         let vocab = inner.get_vocab(true);
         let multichar_cjk = vocab
             .keys()
@@ -48,10 +47,8 @@ impl TextTokenizer {
 
     /// Token ids of `text`, without special tokens.
     pub fn encode(&self, text: &str) -> Result<Vec<i64>> {
-        let encoding = self
-            .inner
-            .encode(text, false)
-            .map_err(|e| Error::InvalidInput(format!("cannot tokenize text: {e}")))?;
+        let encoding =
+            self.inner.encode(text, false).map_err(|e| Error::InvalidInput(format!("cannot tokenize text: {e}")))?;
         let mut ids = Vec::with_capacity(encoding.len());
         for (piece, &id) in encoding.get_tokens().iter().zip(encoding.get_ids()) {
             let bare = piece.replace('\u{2581}', "");

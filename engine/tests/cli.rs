@@ -76,7 +76,12 @@ fn say_rejects_blank_text_and_a_missing_model() {
 fn say_clones_a_voice_from_a_wav_at_another_rate() {
     let tmp = tempfile::tempdir().unwrap();
     let voice = tmp.path().join("voice.wav");
-    let spec = hound::WavSpec { channels: 2, sample_rate: 44100, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 44100,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
     let mut w = hound::WavWriter::create(&voice, spec).unwrap();
     for i in 0..22050 {
         let s = ((i as f32 * 0.05).sin() * 8000.0) as i16;
@@ -98,4 +103,124 @@ fn say_clones_a_voice_from_a_wav_at_another_rate() {
     let half = voxcpm().args(["say", "hello", "--prompt-wav"]).arg(&voice).output().unwrap();
     assert!(!half.status.success(), "a prompt clip without its transcript is refused");
     assert!(String::from_utf8_lossy(&half.stderr).contains("--prompt-text"));
+}
+
+fn read_wav(path: &std::path::Path) -> Vec<f32> {
+    hound::WavReader::open(path).unwrap().samples::<f32>().map(Result::unwrap).collect()
+}
+
+#[test]
+fn say_stream_writes_the_same_take_as_say_and_raw_floats_to_stdout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, streamed) = (tmp.path().join("whole.wav"), tmp.path().join("streamed.wav"));
+    let args = ["say", "hello world", "--seed", "9", "--min-len", "3", "--max-len", "3", "-o"];
+    let run = |out: &std::path::Path, extra: &[&str]| voxcpm().args(args).arg(out).args(extra).output().unwrap();
+    let output = run(&whole, &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("seed 9"));
+    assert!(run(&streamed, &["--stream"]).status.success());
+    let (a, b) = (read_wav(&whole), read_wav(&streamed));
+    assert_eq!(a.len(), 3 * 7680);
+    assert_close("streamed file vs whole", &b, &a, 1e-5);
+
+    let raw = voxcpm()
+        .args(["say", "hello world", "--seed", "9", "--min-len", "3", "--max-len", "3", "--stream", "-o", "-"])
+        .output()
+        .unwrap();
+    assert!(raw.status.success());
+    let floats: Vec<f32> = raw.stdout.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    assert_eq!(raw.stdout.len(), 3 * 7680 * 4, "only samples on stdout");
+    assert_close("stdout vs whole", &floats, &a, 1e-5);
+}
+
+#[test]
+fn batch_renders_each_line_skips_unchanged_ones_and_survives_a_bad_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("lines.tsv");
+    std::fs::write(
+        &script,
+        "id\ttext\tvoice\tseed\tmax_len\n\
+         intro\thello world\t\t\t\n\
+         broken\tbad voice\tmissing.wav\t\t\n\
+         bad_number\tx\t\t\tlots\n\
+         zh\t今天天气很好\t\t5\t2\n\
+         intro\tduplicate id\t\t\t\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("renders");
+    let batch = || {
+        voxcpm()
+            .arg("batch")
+            .arg(&script)
+            .arg("-o")
+            .arg(&out)
+            .args(["--min-len", "2", "--max-len", "3"])
+            .output()
+            .unwrap()
+    };
+    let first = batch();
+    assert!(!first.status.success(), "failed lines make the exit status non-zero");
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(stderr.contains("missing.wav") && stderr.contains("lots") && stderr.contains("duplicate"), "{stderr}");
+    assert!(stderr.contains("2 rendered, 0 unchanged, 3 failed"), "{stderr}");
+    assert_eq!(read_wav(&out.join("intro.wav")).len(), 3 * 7680);
+    assert_eq!(read_wav(&out.join("zh.wav")).len(), 2 * 7680, "per-line max_len");
+
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let lines = manifest["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[3]["seed"], 5);
+    assert_eq!(lines[1]["status"], "failed");
+
+    let modified = std::fs::metadata(out.join("intro.wav")).unwrap().modified().unwrap();
+    let second = batch();
+    assert!(String::from_utf8_lossy(&second.stderr).contains("0 rendered, 2 unchanged, 3 failed"));
+    assert_eq!(std::fs::metadata(out.join("intro.wav")).unwrap().modified().unwrap(), modified, "not rewritten");
+
+    // Changing a line's text renders that line again, with the same derived seed rule.
+    std::fs::write(&script, "id,text\nintro,hello there\nzh,今天天气很好\n").unwrap();
+    let csv = tmp.path().join("lines.csv");
+    std::fs::rename(&script, &csv).unwrap();
+    let third = voxcpm()
+        .arg("batch")
+        .arg(&csv)
+        .arg("-o")
+        .arg(&out)
+        .args(["--min-len", "2", "--max-len", "3"])
+        .output()
+        .unwrap();
+    assert!(third.status.success(), "{}", String::from_utf8_lossy(&third.stderr));
+    assert!(String::from_utf8_lossy(&third.stderr).contains("2 rendered"), "zh lost its seed and max_len columns");
+}
+
+#[test]
+fn batch_rejects_a_script_without_the_required_columns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("lines.csv");
+    std::fs::write(&script, "name,words\na,b\n").unwrap();
+    let output = voxcpm().arg("batch").arg(&script).arg("-o").arg(tmp.path().join("o")).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown column \"name\""));
+}
+
+#[test]
+fn info_names_the_model_device_and_rate() {
+    let output = voxcpm().args(["info", "--json"]).env_remove("VOXCPM_MODEL").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(info["status"], "ready");
+    assert_eq!(info["device"], "cpu");
+    assert_eq!(info["sample_rate"], 48000);
+    assert!(info["model_source"].as_str().unwrap().contains("random weights"));
+}
+
+#[test]
+fn fetch_without_a_network_fails_with_a_clear_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output =
+        voxcpm().args(["fetch"]).env("HF_HOME", tmp.path()).env("HF_ENDPOINT", "http://127.0.0.1:9").output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot download config.json from openbmb/VoxCPM2"), "{stderr}");
 }

@@ -10,7 +10,9 @@ fn cases() -> Vec<(std::path::PathBuf, std::path::PathBuf)> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(fixtures()).unwrap() {
         let dir = entry.unwrap().path();
-        let Ok(files) = std::fs::read_dir(&dir) else { continue };
+        let Ok(files) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for file in files {
             let path = file.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();

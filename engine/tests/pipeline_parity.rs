@@ -54,7 +54,8 @@ fn pipeline_cases_match_the_reference() {
             tts.speak_streaming(&case.request, &mut noise, |chunk| {
                 streamed.extend_from_slice(chunk);
                 ControlFlow::Continue(())
-            }).unwrap();
+            })
+            .unwrap();
             assert_close(&format!("{name} stream"), &streamed, &file.f32("audio_stream").unwrap(), AUDIO_TOLERANCE);
             streamed_cases += 1;
         }

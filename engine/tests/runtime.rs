@@ -35,7 +35,8 @@ fn options(patches: usize, seed: u64) -> GenerateOptions {
 }
 
 fn write_wav(path: &Path, rate: u32, channels: u16, frames: usize) {
-    let spec = hound::WavSpec { channels, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let spec =
+        hound::WavSpec { channels, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
     let mut w = hound::WavWriter::create(path, spec).unwrap();
     for i in 0..frames * channels as usize {
         w.write_sample(((i as f32 * 0.05).sin() * 9000.0) as i16).unwrap();
@@ -105,7 +106,8 @@ fn collect_returns_a_float_wav_of_the_chunks_not_yet_taken() {
     let first = stream.next_chunk().unwrap().unwrap();
     let wav = stream.collect().unwrap();
     assert_eq!(&wav[20..22], &3u16.to_le_bytes(), "IEEE float format tag");
-    let rest: Vec<f32> = hound::WavReader::new(std::io::Cursor::new(&wav)).unwrap().samples::<f32>().map(Result::unwrap).collect();
+    let rest: Vec<f32> =
+        hound::WavReader::new(std::io::Cursor::new(&wav)).unwrap().samples::<f32>().map(Result::unwrap).collect();
     let offline = server.generate("hello world", &options(3, 5)).unwrap().samples;
     assert_eq!(rest.len(), 2 * 7680);
     assert_close("first chunk", &first, &offline[..7680], 1e-5);
@@ -251,7 +253,12 @@ fn bad_requests_get_a_clear_error_and_the_server_keeps_serving() {
         ("corrupt wav", "hi", GenerateOptions { audio_prompt: Some(corrupt.clone()), ..options(2, 1) }, "corrupt.wav"),
         ("short prompt", "hi", prompt(&tiny_clip, Some("x")), "shorter than one latent frame"),
         ("prompt without text", "hi", prompt(&good_clip, None), "prompt_text"),
-        ("text without prompt", "hi", GenerateOptions { prompt_text: Some("x".into()), ..options(2, 1) }, "prompt_wav_path"),
+        (
+            "text without prompt",
+            "hi",
+            GenerateOptions { prompt_text: Some("x".into()), ..options(2, 1) },
+            "prompt_wav_path",
+        ),
         ("zero timesteps", "hi", speech(|s| s.inference_timesteps = 0), "inference_timesteps"),
         ("NaN cfg", "hi", speech(|s| s.cfg_value = f32::NAN), "cfg_value"),
         ("min_len > max_len", "hi", speech(|s| s.min_len = 9), "min_len"),

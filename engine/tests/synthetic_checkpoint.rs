@@ -54,7 +54,9 @@ fn audiovae_safetensors_is_preferred_and_decodes_like_the_pth() {
         .collect();
     let views: Vec<_> = tensors
         .iter()
-        .map(|(n, s, b)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap()))
+        .map(|(n, s, b)| {
+            (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap())
+        })
         .collect();
     safetensors::serialize_to_file(views, None, &tmp.path().join("audiovae.safetensors")).unwrap();
     std::fs::write(tmp.path().join("audiovae.pth"), b"not used: the safetensors file wins").unwrap();

@@ -2,10 +2,10 @@
 //! turns prompt audio at 16 kHz into latents; the decoder turns latents into 48 kHz audio,
 //! conditioned on the output rate.
 
+use burn::tensor::Tensor;
 use burn::tensor::activation::tanh;
 use burn::tensor::module::{conv_transpose1d, conv1d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn::tensor::Tensor;
 
 use crate::config::AudioVaeConfig;
 use crate::error::{Error, Result};
@@ -57,7 +57,9 @@ impl CausalConv {
     /// Streaming form: the left padding is the tail of the previous chunk's input (zeros at the
     /// start), so chunk after chunk gives exactly the offline output.
     fn forward_stream(&self, x: Tensor<3>, stream: &mut Option<&mut DecoderStream>) -> Tensor<3> {
-        let Some(stream) = stream.as_deref_mut() else { return self.forward(x) };
+        let Some(stream) = stream.as_deref_mut() else {
+            return self.forward(x);
+        };
         if self.left_pad == 0 {
             return self.conv(x, 0);
         }
@@ -279,7 +281,9 @@ impl AudioVae {
         let [b, c, len] = audio.dims();
         let hop = self.config.encoder_hop();
         if c != 1 || len == 0 {
-            return Err(Error::InvalidInput(format!("VAE encoder needs [B, 1, samples>0] audio, got [{b}, {c}, {len}]")));
+            return Err(Error::InvalidInput(format!(
+                "VAE encoder needs [B, 1, samples>0] audio, got [{b}, {c}, {len}]"
+            )));
         }
         let padded = len.div_ceil(hop) * hop;
         let audio = if padded > len {

@@ -185,8 +185,7 @@ impl Attention {
 /// `[group·T, start+T]`, true where row `(g, i)` (query position `start+i`) must not see key `j`.
 fn causal_mask(group: usize, t: usize, start: usize, device: &burn::tensor::Device) -> Tensor<2, Bool> {
     let s = start + t;
-    let data: Vec<bool> =
-        (0..group * t).flat_map(|row| (0..s).map(move |j| j > start + row % t)).collect();
+    let data: Vec<bool> = (0..group * t).flat_map(|row| (0..s).map(move |j| j > start + row % t)).collect();
     Tensor::from_data(burn::tensor::TensorData::new(data, [group * t, s]), device)
 }
 

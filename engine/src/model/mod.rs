@@ -13,5 +13,7 @@ pub mod sequence;
 pub mod voxcpm2;
 
 pub use cfm::CfmSettings;
-pub use sequence::{AUDIO_START, CONTEXT_PATCHES, REF_AUDIO_END, REF_AUDIO_START, Sequence, DEFAULT_RATIO_THRESHOLD, patch_cap};
+pub use sequence::{
+    AUDIO_START, CONTEXT_PATCHES, DEFAULT_RATIO_THRESHOLD, REF_AUDIO_END, REF_AUDIO_START, Sequence, patch_cap,
+};
 pub use voxcpm2::{GenerationSettings, VoxCpm2};

@@ -195,9 +195,8 @@ impl VoxCpm2 {
         let combined = text_embed * text_mask.clone() + feat_embed.clone() * audio_mask.clone();
         let enc_out = self.base_lm.forward_cached(combined, &mut base_cache)?;
         let enc_out = self.fsq.forward(enc_out.clone()) * audio_mask.clone() + enc_out * text_mask;
-        let residual_in = self
-            .fusion_concat_proj
-            .forward(Tensor::cat(vec![enc_out.clone(), feat_embed * audio_mask], 2));
+        let residual_in =
+            self.fusion_concat_proj.forward(Tensor::cat(vec![enc_out.clone(), feat_embed * audio_mask], 2));
         let residual_out = self.residual_lm.forward_cached(residual_in, &mut residual_cache)?;
         let last = |x: Tensor<3>| x.slice_dim(1, t - 1..t).squeeze_dim::<2>(1);
         let mut lm_hidden = last(enc_out);
@@ -209,7 +208,10 @@ impl VoxCpm2 {
         let mut patches = Vec::new();
         for i in 0..settings.max_len {
             let mu = Tensor::cat(
-                vec![self.lm_to_dit_proj.forward(lm_hidden.clone()), self.res_to_dit_proj.forward(residual_hidden.clone())],
+                vec![
+                    self.lm_to_dit_proj.forward(lm_hidden.clone()),
+                    self.res_to_dit_proj.forward(residual_hidden.clone()),
+                ],
                 1,
             );
             let z = noise.next_patch(d * p)?;

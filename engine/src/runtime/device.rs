@@ -12,7 +12,9 @@ pub enum DeviceRequest {
     Cpu,
     /// A hardware GPU: "gpu", "cuda", "cuda:N", "vulkan", "mps" (discrete first, then
     /// integrated; index N among discrete GPUs).
-    Gpu { index: usize },
+    Gpu {
+        index: usize,
+    },
     /// "wgpu": whatever adapter wgpu prefers, software rasterisers included (for testing).
     WgpuDefault,
 }

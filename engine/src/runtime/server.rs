@@ -86,10 +86,27 @@ pub fn save(wav_bytes: &[u8], path: &Path) -> Result<()> {
 type ProgressFn = Box<dyn FnMut(Progress) + Send>;
 
 enum Command {
-    Generate { text: String, options: GenerateOptions, seed: u64, progress: Option<ProgressFn>, reply: Sender<Result<Speech>> },
-    Stream { text: String, options: GenerateOptions, seed: u64, events: Sender<StreamEvent>, cancelled: Arc<AtomicBool> },
-    LoadLora { path: PathBuf, reply: Sender<Result<(usize, usize)>> },
-    UnloadLora { reply: Sender<Result<()>> },
+    Generate {
+        text: String,
+        options: GenerateOptions,
+        seed: u64,
+        progress: Option<ProgressFn>,
+        reply: Sender<Result<Speech>>,
+    },
+    Stream {
+        text: String,
+        options: GenerateOptions,
+        seed: u64,
+        events: Sender<StreamEvent>,
+        cancelled: Arc<AtomicBool>,
+    },
+    LoadLora {
+        path: PathBuf,
+        reply: Sender<Result<(usize, usize)>>,
+    },
+    UnloadLora {
+        reply: Sender<Result<()>>,
+    },
     /// Wakes the worker so that it sees the shutdown flag.
     Wake,
 }
@@ -139,7 +156,13 @@ impl Server {
             tracing::warn!("no prompt denoiser is available in this version; starting without one");
         }
         let shared = Arc::new(Shared {
-            state: Mutex::new(State { status: Status::Loading, device: None, device_note: None, sample_rate: None, model_dir: None }),
+            state: Mutex::new(State {
+                status: Status::Loading,
+                device: None,
+                device_note: None,
+                sample_rate: None,
+                model_dir: None,
+            }),
             status_changed: Condvar::new(),
             shutdown: AtomicBool::new(false),
             streams: AtomicUsize::new(0),
@@ -159,7 +182,8 @@ impl Server {
     /// Waits up to `timeout` for the model: `Ok` when ready, [`Error::Timeout`] while still
     /// loading, [`Error::ModelUnavailable`] when the load failed.
     pub fn await_ready(&self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
+        // A timeout too long to represent (`Duration::MAX`) means no deadline.
+        let deadline = Instant::now().checked_add(timeout);
         let mut state = self.shared.state();
         loop {
             match &state.status {
@@ -168,11 +192,16 @@ impl Server {
                 Status::Stopped => return Err(Error::Stopped),
                 Status::Loading => {}
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::Timeout(timeout));
-            }
-            state = self.shared.status_changed.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
+            state = match deadline {
+                None => self.shared.status_changed.wait(state).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(Error::Timeout(timeout));
+                    }
+                    self.shared.status_changed.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0
+                }
+            };
         }
     }
 
@@ -220,7 +249,13 @@ impl Server {
         let cancelled = Arc::new(AtomicBool::new(false));
         let seed = options.seed.unwrap_or_else(rand::random);
         self.shared.streams.fetch_add(1, Ordering::Relaxed);
-        let command = Command::Stream { text: text.to_owned(), options: options.clone(), seed, events, cancelled: Arc::clone(&cancelled) };
+        let command = Command::Stream {
+            text: text.to_owned(),
+            options: options.clone(),
+            seed,
+            events,
+            cancelled: Arc::clone(&cancelled),
+        };
         if let Err(e) = self.send(command) {
             self.shared.streams.fetch_sub(1, Ordering::Relaxed);
             return Err(e);
@@ -348,7 +383,13 @@ impl Worker {
         self.engine.as_ref().map_err(|message| Error::ModelUnavailable(message.clone()))
     }
 
-    fn generate(&self, text: &str, options: &GenerateOptions, seed: u64, mut progress: Option<ProgressFn>) -> Result<Speech> {
+    fn generate(
+        &self,
+        text: &str,
+        options: &GenerateOptions,
+        seed: u64,
+        mut progress: Option<ProgressFn>,
+    ) -> Result<Speech> {
         let tts = self.engine()?;
         let request = options.to_request(text, tts.model().config().audio_vae_config.sample_rate)?;
         let shared = &self.shared;
@@ -365,7 +406,14 @@ impl Worker {
         Ok(Speech { samples, sample_rate: tts.output_sample_rate(), seed })
     }
 
-    fn stream(&self, text: &str, options: &GenerateOptions, seed: u64, events: &Sender<StreamEvent>, cancelled: &AtomicBool) {
+    fn stream(
+        &self,
+        text: &str,
+        options: &GenerateOptions,
+        seed: u64,
+        events: &Sender<StreamEvent>,
+        cancelled: &AtomicBool,
+    ) {
         if cancelled.load(Ordering::Relaxed) {
             return; // dropped while queued
         }
@@ -406,7 +454,10 @@ impl Worker {
 }
 
 fn lora_unavailable(path: &Path) -> Error {
-    Error::InvalidInput(format!("cannot load LoRA adapter {}: LoRA adapters are not supported in this version", path.display()))
+    Error::InvalidInput(format!(
+        "cannot load LoRA adapter {}: LoRA adapters are not supported in this version",
+        path.display()
+    ))
 }
 
 /// Runs `f`, turning a panic inside the engine into an error so that the thread keeps serving.

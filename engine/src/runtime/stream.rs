@@ -82,7 +82,9 @@ impl SpeechStream {
                     self.finished = true;
                     return Err(e);
                 }
-                Err(RecvTimeoutError::Timeout) => return Err(Error::Timeout(timeout.unwrap_or_default())),
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(Error::Timeout(timeout.unwrap_or_default()));
+                }
                 Err(RecvTimeoutError::Disconnected) => {
                     self.finished = true;
                     return Err(Error::Stopped);

@@ -4,8 +4,8 @@
 //! The tensor list comes from the model's own loader ([`VoxCpm2::tensor_inventory`]), so a
 //! synthetic checkpoint has exactly the names and shapes the official one has.
 
-mod pth;
 mod presets;
+mod pth;
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -26,7 +26,13 @@ pub enum WeightDtype {
 /// Writes `config.json`, `model.safetensors`, `audiovae.pth` and the tokenizer files (copied
 /// from `tokenizer_dir`) into `dir`. Values are uniform with a fan-in scale; norms, gains and
 /// Snake alphas sit near 1 so activations stay finite.
-pub fn write_checkpoint(config_json: &serde_json::Value, dir: &Path, dtype: WeightDtype, tokenizer_dir: &Path, seed: u64) -> Result<()> {
+pub fn write_checkpoint(
+    config_json: &serde_json::Value,
+    dir: &Path,
+    dtype: WeightDtype,
+    tokenizer_dir: &Path,
+    seed: u64,
+) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let config_path = dir.join("config.json");
     let text = serde_json::to_string_pretty(config_json).expect("a JSON value serialises");
@@ -56,7 +62,10 @@ pub fn write_checkpoint(config_json: &serde_json::Value, dir: &Path, dtype: Weig
 /// Plausible random values for a tensor, chosen by its role.
 fn random_values(name: &str, shape: &[usize], rng: &mut Rng) -> Vec<f32> {
     let n: usize = shape.iter().product();
-    let near_one = name.ends_with("norm.weight") || name.ends_with(".alpha") || name.ends_with("weight_g") || name.contains("scale_embed");
+    let near_one = name.ends_with("norm.weight")
+        || name.ends_with(".alpha")
+        || name.ends_with("weight_g")
+        || name.contains("scale_embed");
     if near_one {
         return (0..n).map(|_| 1.0 + 0.1 * rng.symmetric()).collect();
     }

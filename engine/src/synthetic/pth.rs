@@ -34,7 +34,8 @@ pub fn write_state_dict(path: &Path, tensors: &[PthTensor]) -> Result<()> {
     let file = std::fs::File::create(path).map_err(io)?;
     let mut zip = zip::ZipWriter::new(file);
     let stored = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    let entries: [(&str, Vec<u8>); 2] = [("archive/data.pkl", pickle(tensors)), ("archive/byteorder", b"little".to_vec())];
+    let entries: [(&str, Vec<u8>); 2] =
+        [("archive/data.pkl", pickle(tensors)), ("archive/byteorder", b"little".to_vec())];
     for (name, bytes) in entries {
         zip.start_file(name, stored).map_err(zip_err)?;
         zip.write_all(&bytes).map_err(io)?;

@@ -75,7 +75,9 @@ impl WeightFile {
                 safetensors::Dtype::F64 => StoredDtype::F64,
                 safetensors::Dtype::I32 => StoredDtype::I32,
                 safetensors::Dtype::I64 => StoredDtype::I64,
-                other => return Err(bad(format!("tensor {name} has unsupported dtype {other:?}"))),
+                other => {
+                    return Err(bad(format!("tensor {name} has unsupported dtype {other:?}")));
+                }
             };
             let (start, end) = info.data_offsets;
             let (start, end) = (data_start + start, data_start + end);
@@ -109,7 +111,9 @@ impl WeightFile {
                 D::F64 => StoredDtype::F64,
                 D::I32 => StoredDtype::I32,
                 D::I64 => StoredDtype::I64,
-                other => return Err(bad(format!("tensor {name} has unsupported dtype {other:?}"))),
+                other => {
+                    return Err(bad(format!("tensor {name} has unsupported dtype {other:?}")));
+                }
             };
             let shape = tensor.shape().to_vec();
             tensors.insert(name, StoredTensor { dtype, shape, bytes: Bytes::Pickled(tensor) });
@@ -141,7 +145,12 @@ impl StoredTensor {
         if raw.len() != self.len() * self.dtype.size() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                format!("holds {} bytes, its shape {:?} needs {}", raw.len(), self.shape, self.len() * self.dtype.size()),
+                format!(
+                    "holds {} bytes, its shape {:?} needs {}",
+                    raw.len(),
+                    self.shape,
+                    self.len() * self.dtype.size()
+                ),
             ));
         }
         let words = |n: usize| raw.chunks_exact(n);

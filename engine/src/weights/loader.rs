@@ -25,7 +25,13 @@ impl<'a> WeightLoader<'a> {
     /// A loader that reads nothing and records the name and shape of every tensor the model
     /// asks for: the checkpoint layout a config implies (for writing synthetic checkpoints).
     pub fn inventory(device: &Device) -> Self {
-        WeightLoader { file: None, device: device.clone(), taken: BTreeSet::new(), problems: Vec::new(), requested: Vec::new() }
+        WeightLoader {
+            file: None,
+            device: device.clone(),
+            taken: BTreeSet::new(),
+            problems: Vec::new(),
+            requested: Vec::new(),
+        }
     }
 
     /// What an inventory loader recorded, in request order.
@@ -82,7 +88,9 @@ impl<'a> WeightLoader<'a> {
     pub fn weight_norm(&mut self, name: &str, shape: [usize; 3]) -> Tensor<3> {
         let g = self.values(&format!("{name}.weight_g"), &[shape[0], 1, 1]);
         let v = self.values(&format!("{name}.weight_v"), &shape);
-        let (Some(g), Some(mut v)) = (g, v) else { return self.placeholder(shape) };
+        let (Some(g), Some(mut v)) = (g, v) else {
+            return self.placeholder(shape);
+        };
         let row = shape[1] * shape[2];
         for (gain, chunk) in g.iter().zip(v.chunks_mut(row)) {
             let norm = chunk.iter().map(|x| x * x).sum::<f32>().sqrt();

@@ -32,7 +32,8 @@ pub fn goldens(config: &str) -> TensorFile {
 pub fn tensor<const D: usize>(file: &TensorFile, name: &str) -> Tensor<D> {
     let shape = file.shape(name).unwrap();
     let values = file.f32(name).unwrap();
-    let shape: [usize; D] = shape.try_into().unwrap_or_else(|s| panic!("{name} has rank {}, expected {D}", Vec::len(&s)));
+    let shape: [usize; D] =
+        shape.try_into().unwrap_or_else(|s| panic!("{name} has rank {}, expected {D}", Vec::len(&s)));
     Tensor::from_data(TensorData::new(values, shape), &device())
 }
 

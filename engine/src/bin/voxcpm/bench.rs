@@ -1,14 +1,19 @@
 //! `voxcpm bench`: load time, peak memory and time per patch of each stage, as JSON.
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use burn::tensor::{Device, Tensor};
+use voxcpm_engine::hub;
+use voxcpm_engine::model::VoxCpm2;
 use voxcpm_engine::model::cfm::{self, CfmSettings};
 use voxcpm_engine::model::nn::to_vec;
-use voxcpm_engine::model::VoxCpm2;
 use voxcpm_engine::noise::{NoiseSource, SeededNoise};
+use voxcpm_engine::pipeline::SpeechOptions;
+use voxcpm_engine::runtime::{GenerateOptions, Server, ServerOptions};
+
+use crate::setup;
 
 /// Median seconds of `runs` calls of `f` (after one warm-up call).
 fn median_seconds(runs: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
@@ -37,7 +42,82 @@ fn sync<const D: usize>(t: Tensor<D>) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(dir: &Path, device: &Device, timesteps: usize, runs: usize, context: usize) -> anyhow::Result<serde_json::Value> {
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Checkpoint directory; default as for `say`.
+    #[arg(long)]
+    model: Option<String>,
+    /// Flow-matching steps per patch.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Timed repetitions per stage (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Positions already in the LM caches when a step is timed.
+    #[arg(long, default_value_t = 64)]
+    context: usize,
+    /// Patches of the streaming run through the runtime (0 skips it).
+    #[arg(long, default_value_t = 4)]
+    stream_patches: usize,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<serde_json::Value> {
+    let choice = setup::choose(args.model)?;
+    let dir = hub::resolve(&choice.model)?;
+    let mut report = stages(&dir, &Device::flex(), args.steps, args.runs.max(1), args.context.max(1))?;
+    if args.stream_patches > 0 {
+        // The stage model is dropped by now, so the runtime's copy is the only one in memory.
+        report["streaming"] = streaming(&choice.model, args.steps, args.stream_patches)?;
+    }
+    Ok(report)
+}
+
+/// Time to first chunk and per-chunk time of a streaming generation through the runtime,
+/// measured from the `generate_streaming` call as a client sees it.
+fn streaming(model: &str, timesteps: usize, patches: usize) -> anyhow::Result<serde_json::Value> {
+    let server = Server::start(ServerOptions::new(model))?;
+    server.await_ready(Duration::MAX)?;
+    let options = GenerateOptions {
+        speech: SpeechOptions {
+            min_len: patches,
+            max_len: patches,
+            inference_timesteps: timesteps,
+            ..SpeechOptions::default()
+        },
+        seed: Some(0),
+        ..GenerateOptions::default()
+    };
+    let text = "This line measures how soon streamed speech starts.";
+    let start = Instant::now();
+    let mut stream = server.generate_streaming(text, &options)?;
+    let (mut arrivals, mut samples) = (Vec::new(), 0);
+    while let Some(chunk) = stream.next_chunk()? {
+        arrivals.push(start.elapsed().as_secs_f64());
+        samples += chunk.len();
+    }
+    let audio_seconds = samples as f64 / stream.sample_rate().context("the stream never started")? as f64;
+    let first = *arrivals.first().context("the stream produced no chunk")?;
+    let per_chunk = if arrivals.len() > 1 {
+        (arrivals[arrivals.len() - 1] - first) / (arrivals.len() - 1) as f64
+    } else {
+        f64::NAN
+    };
+    Ok(serde_json::json!({
+        "chunks": arrivals.len(),
+        "time_to_first_chunk_seconds": first,
+        "seconds_per_later_chunk": per_chunk,
+        "audio_seconds": audio_seconds,
+    }))
+}
+
+/// Load time, memory and the median time of each stage of one patch.
+fn stages(
+    dir: &Path,
+    device: &Device,
+    timesteps: usize,
+    runs: usize,
+    context: usize,
+) -> anyhow::Result<serde_json::Value> {
     let start = Instant::now();
     let model = VoxCpm2::load(dir, device).with_context(|| format!("loading {}", dir.display()))?;
     let load_seconds = start.elapsed().as_secs_f64();
@@ -48,7 +128,8 @@ pub fn run(dir: &Path, device: &Device, timesteps: usize, runs: usize, context: 
     let mut random = |shape: Vec<usize>| -> anyhow::Result<Vec<f32>> { Ok(noise.next_patch(shape.iter().product())?) };
 
     // LM steps run with `context` positions already in the cache, like mid-utterance decoding.
-    let prefix = Tensor::<3>::from_data(burn::tensor::TensorData::new(random(vec![context * h])?, [1, context, h]), device);
+    let prefix =
+        Tensor::<3>::from_data(burn::tensor::TensorData::new(random(vec![context * h])?, [1, context, h]), device);
     let mut base_cache = model.base_lm().new_cache(config.max_length);
     sync(model.base_lm().forward_cached(prefix.clone(), &mut base_cache)?)?;
     let mut residual_cache = model.residual_lm().new_cache(config.max_length);
@@ -71,14 +152,14 @@ pub fn run(dir: &Path, device: &Device, timesteps: usize, runs: usize, context: 
     let mu = Tensor::<2>::from_data(burn::tensor::TensorData::new(random(vec![2 * dit_h])?, [1, 2 * dit_h]), device);
     let z = Tensor::<3>::from_data(burn::tensor::TensorData::new(random(vec![d * p])?, [1, d, p]), device);
     let settings = CfmSettings { timesteps, cfg_value: 2.0 };
-    let dit_solve = median_seconds(runs, || {
-        sync(cfm::solve(model.loc_dit(), z.clone(), mu.clone(), z.clone(), settings))
-    })?;
+    let dit_solve =
+        median_seconds(runs, || sync(cfm::solve(model.loc_dit(), z.clone(), mu.clone(), z.clone(), settings)))?;
     let latents = z.clone();
     let vae_decode = median_seconds(runs, || sync(model.audio_vae().decode(latents.clone())))?;
 
     let per_patch = base_lm_step + residual_lm_step + loc_enc + dit_solve;
-    let patch_seconds = p as f64 * config.audio_vae_config.decoder_hop() as f64 / config.audio_vae_config.out_sample_rate as f64;
+    let patch_seconds =
+        p as f64 * config.audio_vae_config.decoder_hop() as f64 / config.audio_vae_config.out_sample_rate as f64;
     Ok(serde_json::json!({
         "model": dir.display().to_string(),
         "device": format!("{device:?}"),

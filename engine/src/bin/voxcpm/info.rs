@@ -1,0 +1,41 @@
+//! `voxcpm info`: which model and device a command would use, checked by loading it.
+
+use voxcpm_engine::runtime::Status;
+
+use crate::{EngineArgs, setup};
+
+pub fn run(engine: EngineArgs, json: bool) -> anyhow::Result<()> {
+    let (server, choice) = setup::start_server(engine.model, &engine.device)?;
+    let info = server.info();
+    let status = match &info.status {
+        Status::Ready => "ready".to_owned(),
+        Status::Loading => "loading".to_owned(),
+        Status::Failed(message) => format!("failed: {message}"),
+        Status::Stopped => "stopped".to_owned(),
+    };
+    let dir = info.model_dir.as_ref().map(|d| d.display().to_string());
+    if json {
+        let report = serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "model": info.model,
+            "model_source": choice.source,
+            "checkpoint": dir,
+            "status": status,
+            "device": info.device,
+            "device_note": info.device_note,
+            "sample_rate": info.sample_rate,
+            "denoiser": info.denoiser,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("voxcpm {}", env!("CARGO_PKG_VERSION"));
+    println!("model:       {} ({})", info.model, choice.source);
+    println!("checkpoint:  {}", dir.as_deref().unwrap_or("-"));
+    println!("status:      {status}");
+    let note = info.device_note.map(|n| format!(" ({n})")).unwrap_or_default();
+    println!("device:      {}{note}", info.device.as_deref().unwrap_or("-"));
+    println!("sample rate: {} Hz", info.sample_rate.map_or("-".into(), |r| r.to_string()));
+    println!("denoiser:    {}", if info.denoiser { "loaded" } else { "none" });
+    Ok(())
+}
