@@ -3,6 +3,7 @@
 //! The map of the crate is in ARCHITECTURE.md at the repository root.
 
 pub mod audio_io;
+pub mod bridge;
 pub mod config;
 pub mod error;
 pub mod hub;

@@ -178,6 +178,11 @@ impl TensorFile {
         self.tensors.contains_key(name)
     }
 
+    /// Tensor names in sorted order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
     pub fn shape(&self, name: &str) -> Result<Vec<usize>> {
         self.tensors.get(name).map(|t| t.1.clone()).ok_or_else(|| self.error(format!("missing tensor {name}")))
     }

@@ -136,6 +136,16 @@ impl TextToSpeech {
         &self.model
     }
 
+    /// Applies a LoRA adapter directory (replacing any earlier one); (loaded, skipped) counts.
+    pub fn load_lora(&mut self, dir: &Path) -> Result<(usize, usize)> {
+        self.model.load_lora(dir)
+    }
+
+    /// Restores the base model exactly.
+    pub fn unload_lora(&mut self) {
+        self.model.unload_lora();
+    }
+
     pub fn tokenizer(&self) -> &TextTokenizer {
         &self.tokenizer
     }

@@ -224,3 +224,26 @@ fn fetch_without_a_network_fails_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot download config.json from openbmb/VoxCPM2"), "{stderr}");
 }
+
+#[test]
+fn parity_command_applies_a_lora_adapter_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out.safetensors");
+    let case = fixtures().join("tiny/lora_case.safetensors");
+    let output = voxcpm()
+        .args(["parity", "--model"])
+        .arg(fixtures().join("tiny/checkpoint"))
+        .arg("--case")
+        .arg(&case)
+        .arg("--lora")
+        .arg(fixtures().join("tiny/lora"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("56 tensors loaded, 1 skipped"));
+    let expected = ZeroShotCase::read(&case).unwrap();
+    let written = TensorFile::read(&out).unwrap();
+    assert_close("cli LoRA latents", &written.f32("latents").unwrap(), &expected.latents.unwrap().0, LATENT_TOLERANCE);
+}

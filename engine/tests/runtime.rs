@@ -308,10 +308,16 @@ fn a_gpu_request_falls_back_to_cpu_and_info_says_so() {
 }
 
 #[test]
-fn lora_entry_points_answer_in_order_and_the_server_keeps_serving() {
+fn lora_adapters_load_change_the_voice_and_unload_exactly() {
     let server = ready_server();
+    let base = server.generate("hello world", &options(2, 1)).unwrap();
+    assert_eq!(server.load_lora(&fixtures().join("tiny/lora")).unwrap(), (56, 1));
+    let adapted = server.generate("hello world", &options(2, 1)).unwrap();
+    assert_ne!(adapted.samples, base.samples);
+    server.unload_lora().unwrap();
+    assert_eq!(server.generate("hello world", &options(2, 1)).unwrap(), base, "bit for bit");
+
     let err = server.load_lora(Path::new("/some/adapter")).unwrap_err().to_string();
     assert!(err.contains("/some/adapter"), "{err}");
-    server.unload_lora().unwrap();
     server.generate("hello world", &options(1, 1)).unwrap();
 }

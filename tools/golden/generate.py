@@ -29,7 +29,7 @@ from safetensors.torch import save_file  # noqa: E402
 
 import voxcpm.modules.locdit.unified_cfm as unified_cfm_mod  # noqa: E402
 from voxcpm.model.utils import mask_multichar_chinese_tokens, next_and_close  # noqa: E402
-from voxcpm.model.voxcpm2 import VoxCPM2Model  # noqa: E402
+from voxcpm.model.voxcpm2 import LoRAConfig, VoxCPM2Model  # noqa: E402
 
 # --------------------------------------------------------------------------------------------- #
 # Configurations
@@ -119,6 +119,17 @@ MIN_STOP_MARGIN = 0.05
 # FSQ rounds tanh(h)*scale to integers: a value this close to a .5 boundary could round the other
 # way under float noise (~1e-5 here) and change every later patch, so cases must keep clear of it
 MIN_FSQ_MARGIN = 1e-3
+
+# LoRA adapter fixture (tiny only), see lora_cases() and the README
+LORA_SEED = 20240701
+LORA_CONFIG = dict(enable_lm=True, enable_dit=True, enable_proj=True, r=4, alpha=8, dropout=0.0)
+# lora_A ~ N(0,1)/sqrt(in), lora_B ~ LORA_B_SCALE * N(0,1)/sqrt(r); the update is scaled by alpha/r
+LORA_B_SCALE = 0.5
+# a tensor under a key no model has, so that load_lora_weights reports one skipped key
+LORA_EXTRA_KEY = "base_lm.layers.0.self_attn.not_a_layer.lora_A"
+# (name, text, min_len, max_len, timesteps, cfg, noise_seed); 3 patches keep the file small
+# (the audio is 7680 samples per patch)
+LORA_CASE = ("lora", "hello 你好 world", 3, 3, 10, 2.0, 3004)
 
 TOKENIZER_TEXTS = [
     "你好",
@@ -851,6 +862,113 @@ def pipeline_cases(models: dict, out_dir: str, report: dict) -> None:
 
 
 # --------------------------------------------------------------------------------------------- #
+# LoRA adapter and case
+# --------------------------------------------------------------------------------------------- #
+
+
+def lora_params(model) -> dict:
+    return {n: p for n, p in model.named_parameters() if "lora_" in n}
+
+
+def load_lora_model(ckpt: str) -> VoxCPM2Model:
+    return (
+        VoxCPM2Model.from_local(
+            ckpt, optimize=False, training=False, device="cpu", lora_config=LoRAConfig(**LORA_CONFIG)
+        )
+        .float()
+        .eval()
+    )
+
+
+def lora_cases(out_dir: str, report: dict) -> None:
+    """tiny/lora/{lora_weights.safetensors, lora_config.json} and tiny/lora_case.safetensors, all
+    through the official LoRA code (LoRAConfig, _apply_lora via from_local, load_lora_weights,
+    set_lora_enabled)."""
+    ckpt = os.path.join(out_dir, "tiny", "checkpoint")
+    lora_dir = os.path.join(out_dir, "tiny", "lora")
+    os.makedirs(lora_dir, exist_ok=True)
+
+    # 1-2. official model with LoRA layers; every lora_A / lora_B drawn from a private generator
+    model = load_lora_model(ckpt)
+    params = lora_params(model)
+    assert params, "LoRAConfig injected no LoRA layers"
+    g = gen_for(LORA_SEED)
+    with torch.no_grad():
+        for name in sorted(params):
+            p = params[name]
+            if name.endswith("lora_A"):  # [r, in]
+                p.copy_(randn(g, *p.shape) / float(p.shape[1]) ** 0.5)
+            elif name.endswith("lora_B"):  # [out, r]
+                p.copy_(LORA_B_SCALE * randn(g, *p.shape) / float(p.shape[1]) ** 0.5)
+            else:
+                raise AssertionError(f"unexpected LoRA parameter {name}")
+
+    # 3. the adapter directory, as the official fine-tuning writes it: the state-dict entries whose
+    # names contain "lora_" (save_file, no metadata), plus one key that matches no parameter
+    state = {k: f32(v) for k, v in model.state_dict().items() if "lora_" in k}
+    assert set(state) == set(params), "LoRA state-dict keys differ from the LoRA parameters"
+    assert LORA_EXTRA_KEY not in state
+    weights = dict(state)
+    weights[LORA_EXTRA_KEY] = randn(g, LORA_CONFIG["r"], 8)
+    weights_path = os.path.join(lora_dir, "lora_weights.safetensors")
+    save_file(weights, weights_path)
+    os.chmod(weights_path, 0o644)
+    with open(os.path.join(lora_dir, "lora_config.json"), "w", encoding="utf-8") as f:
+        f.write(json.dumps(LoRAConfig(**LORA_CONFIG).model_dump(), indent=2) + "\n")
+
+    # 4. round trip: a second official model with default-initialised LoRA parameters loads the
+    # directory through load_lora_weights
+    model2 = load_lora_model(ckpt)
+    params2 = lora_params(model2)
+    assert set(params2) == set(params)
+    assert any(not torch.equal(params2[k], params[k]) for k in params), "fresh LoRA params already equal"
+    loaded, skipped = model2.load_lora_weights(lora_dir)
+    assert sorted(loaded) == sorted(params) and skipped == [LORA_EXTRA_KEY], (loaded, skipped)
+    for k in params:
+        assert torch.equal(params2[k], params[k]), f"LoRA round trip changed {k}"
+    assert all(torch.equal(a, b) for a, b in zip(model2.state_dict().values(), model.state_dict().values()))
+    del model
+
+    # 5. zero-shot case with the adapter loaded, and the same case (same noise) without it
+    name, text, min_len, max_len, steps, cfg_value, seed = LORA_CASE
+    where = f"tiny/case_{name}"
+    tensors, info = run_case(model2, text, min_len, max_len, steps, cfg_value, seed)
+    assert info["n_patches"] == min(max_len, info["cap"]), info
+    m = info["min_checked_stop_margin"]
+    assert m is None or m >= MIN_STOP_MARGIN, f"knife-edge stop decision in {where}: {info}"
+    f = info["min_fsq_margin"]
+    assert f is None or f >= MIN_FSQ_MARGIN, f"knife-edge FSQ rounding in {where}: {info}"
+
+    base = VoxCPM2Model.from_local(ckpt, optimize=False, training=False, device="cpu").float().eval()
+    base_tensors, base_info = run_case(base, text, min_len, max_len, steps, cfg_value, seed)
+    model2.set_lora_enabled(False)
+    off_tensors, _ = run_case(model2, text, min_len, max_len, steps, cfg_value, seed)
+    model2.set_lora_enabled(True)
+    for k in ("noise", "latents", "audio"):
+        assert torch.equal(off_tensors[k], base_tensors[k]), f"set_lora_enabled(False) != base model: {k}"
+    assert torch.equal(base_tensors["noise"], tensors["noise"])
+    f = base_info["min_fsq_margin"]
+    assert f is None or f >= MIN_FSQ_MARGIN, f"knife-edge FSQ rounding in the base run of {where}: {base_info}"
+
+    lat, base_lat = tensors["latents"], base_tensors["latents"]
+    rel = float((lat - base_lat).abs().max() / base_lat.abs().max())
+    assert rel >= 0.1, f"the adapter barely changes {where}: relative max difference {rel}"
+    tensors["lora_counts"] = torch.tensor([len(loaded), len(skipped)], dtype=torch.int64)
+    tensors["base_latents"] = f32(base_lat)
+    info.update(
+        lora_loaded=len(loaded),
+        lora_skipped=len(skipped),
+        lora_vs_base_latents_rel_maxabs=round(rel, 4),
+        lora_vs_base_audio_rel_maxabs=round(
+            float((tensors["audio"] - base_tensors["audio"]).abs().max() / base_tensors["audio"].abs().max()), 4
+        ),
+        base_min_fsq_margin=base_info["min_fsq_margin"],
+    )
+    report["cases"][where] = info
+    save_tensors(os.path.join(out_dir, "tiny", f"{name}_case.safetensors"), tensors, info)
+
+
+# --------------------------------------------------------------------------------------------- #
 # main
 # --------------------------------------------------------------------------------------------- #
 
@@ -886,6 +1004,11 @@ def main():
         action="store_true",
         help="only (re)write the pipeline_*.safetensors cases, from the checkpoints already under --out",
     )
+    ap.add_argument(
+        "--lora-only",
+        action="store_true",
+        help="only (re)write tiny/lora/ and tiny/lora_case.safetensors, from the tiny checkpoint already under --out",
+    )
     args = ap.parse_args()
 
     torch.set_num_threads(1)  # deterministic, thread-count independent CPU kernels
@@ -900,6 +1023,12 @@ def main():
             ckpt = os.path.join(args.out, name, "checkpoint")
             models[name] = VoxCPM2Model.from_local(ckpt, optimize=False, training=False, device="cpu").float().eval()
         pipeline_cases(models, args.out, report)
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+        return
+
+    if args.lora_only:
+        report = {"cases": {}}
+        lora_cases(args.out, report)
         print(json.dumps(report, ensure_ascii=False, indent=1))
         return
 
@@ -955,6 +1084,8 @@ def main():
 
     # pipeline cases last, so that nothing above can depend on them
     pipeline_cases(loaded_models, args.out, report)
+    # LoRA last: it loads its own models from the tiny checkpoint directory
+    lora_cases(args.out, report)
 
     print(json.dumps(report, ensure_ascii=False, indent=1))
 

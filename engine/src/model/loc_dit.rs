@@ -27,6 +27,10 @@ impl TimestepMlp {
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.linear_2.forward(silu(self.linear_1.forward(x)))
     }
+
+    fn linears_mut(&mut self) -> [&mut Linear; 2] {
+        [&mut self.linear_1, &mut self.linear_2]
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +55,15 @@ impl LocDit {
             delta_time_mlp: TimestepMlp::load(w, &format!("{p}.delta_time_mlp"), h),
             decoder: MiniCpmStack::load(w, &format!("{p}.decoder"), config, Some(rope)),
         }
+    }
+
+    /// Every linear layer, for adapters.
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = vec![&mut self.in_proj, &mut self.cond_proj, &mut self.out_proj];
+        out.extend(self.time_mlp.linears_mut());
+        out.extend(self.delta_time_mlp.linears_mut());
+        out.extend(self.decoder.linears_mut());
+        out
     }
 
     /// Velocity for `x` `[N, D, P]` at times `t`, `dt` `[N]` given `mu` `[N, 2·H]` (the two

@@ -26,6 +26,13 @@ impl LocEnc {
         }
     }
 
+    /// Every linear layer, for adapters.
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = vec![&mut self.in_proj];
+        out.extend(self.encoder.linears_mut());
+        out
+    }
+
     /// `[B, T, P, D]` patches to `[B, T, H_enc]`.
     pub fn forward(&self, patches: Tensor<4>) -> Tensor<3> {
         let [b, t, p, _] = patches.dims();

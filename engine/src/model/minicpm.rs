@@ -97,6 +97,17 @@ impl MiniCpmStack {
         &self.config
     }
 
+    /// Every linear layer, for adapters.
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = Vec::new();
+        for layer in &mut self.layers {
+            let (a, m) = (&mut layer.self_attn, &mut layer.mlp);
+            out.extend([&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj]);
+            out.extend([&mut m.gate_proj, &mut m.up_proj, &mut m.down_proj]);
+        }
+        out
+    }
+
     /// A cache sized for this stack.
     pub fn new_cache(&self, capacity: usize) -> KvCache {
         let c = &self.config;

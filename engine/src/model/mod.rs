@@ -6,6 +6,7 @@ pub mod fsq;
 pub mod kv_cache;
 pub mod loc_dit;
 pub mod loc_enc;
+pub mod lora;
 pub mod minicpm;
 pub mod nn;
 pub mod rope;

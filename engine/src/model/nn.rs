@@ -3,15 +3,19 @@
 use burn::tensor::Tensor;
 use burn::tensor::module::linear;
 
+use super::lora::LoraDelta;
 use crate::error::{Error, Result};
 
 use crate::weights::WeightLoader;
 
-/// `nn.Linear`, weight stored as `[in, out]`.
+/// `nn.Linear`, weight stored as `[in, out]`, with an optional LoRA update beside it.
 #[derive(Debug, Clone)]
 pub struct Linear {
     pub weight: Tensor<2>,
     pub bias: Option<Tensor<1>>,
+    /// The official parameter prefix (`base_lm.layers.0.self_attn.q_proj`), which adapters use.
+    pub name: String,
+    pub lora: Option<LoraDelta>,
 }
 
 impl Linear {
@@ -19,11 +23,20 @@ impl Linear {
     pub fn load(w: &mut WeightLoader, name: &str, d_in: usize, d_out: usize, bias: bool) -> Self {
         let weight = w.linear_weight(&format!("{name}.weight"), d_in, d_out);
         let bias = bias.then(|| w.tensor(&format!("{name}.bias"), [d_out]));
-        Linear { weight, bias }
+        Linear { weight, bias, name: name.to_owned(), lora: None }
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        linear(x, self.weight.clone(), self.bias.clone())
+        match &self.lora {
+            None => linear(x, self.weight.clone(), self.bias.clone()),
+            Some(delta) => linear(x.clone(), self.weight.clone(), self.bias.clone()) + delta.forward(x),
+        }
+    }
+
+    /// `(d_in, d_out)`.
+    pub fn dims(&self) -> (usize, usize) {
+        let [d_in, d_out] = self.weight.dims();
+        (d_in, d_out)
     }
 }
 

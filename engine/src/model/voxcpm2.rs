@@ -12,6 +12,7 @@ use super::cfm::{self, CfmSettings};
 use super::fsq::Fsq;
 use super::loc_dit::LocDit;
 use super::loc_enc::LocEnc;
+use super::lora::LoraAdapter;
 use super::minicpm::MiniCpmStack;
 use super::nn::{Linear, to_vec};
 use super::rope::Rope;
@@ -112,6 +113,49 @@ impl VoxCpm2 {
             audio_vae: AudioVae::load(vw, &config.audio_vae_config),
             config,
         }
+    }
+
+    /// Applies a LoRA adapter directory, replacing any earlier one; returns the official
+    /// (loaded, skipped) tensor counts. Tensors that name no linear layer of the model are
+    /// skipped; a bad pair (one half missing, wrong shape) rejects the adapter and leaves the
+    /// model as it was.
+    pub fn load_lora(&mut self, dir: &Path) -> Result<(usize, usize)> {
+        let adapter = LoraAdapter::read(dir)?;
+        let device = self.device();
+        let mut deltas = Vec::new();
+        for layer in self.linears_mut() {
+            let (d_in, d_out) = layer.dims();
+            deltas.push(adapter.delta(&layer.name, d_in, d_out, &device)?);
+        }
+        let loaded = 2 * deltas.iter().flatten().count();
+        for (layer, delta) in self.linears_mut().into_iter().zip(deltas) {
+            layer.lora = delta;
+        }
+        Ok((loaded, adapter.len() - loaded))
+    }
+
+    /// Removes the adapter; the base weights were never changed.
+    pub fn unload_lora(&mut self) {
+        for layer in self.linears_mut() {
+            layer.lora = None;
+        }
+    }
+
+    /// Every linear layer outside the VAE (the VAE has convolutions only).
+    fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = self.base_lm.linears_mut();
+        out.extend(self.residual_lm.linears_mut());
+        out.extend(self.loc_enc.linears_mut());
+        out.extend(self.loc_dit.linears_mut());
+        out.extend([
+            &mut self.enc_to_lm_proj,
+            &mut self.lm_to_dit_proj,
+            &mut self.res_to_dit_proj,
+            &mut self.fusion_concat_proj,
+            &mut self.stop_proj,
+            &mut self.stop_head,
+        ]);
+        out
     }
 
     pub fn config(&self) -> &VoxCpmConfig {

@@ -365,10 +365,11 @@ impl Worker {
                     self.shared.streams.fetch_sub(1, Ordering::Relaxed);
                 }
                 Command::LoadLora { path, reply } => {
-                    let _ = reply.send(self.engine().and_then(|_| Err(lora_unavailable(&path))));
+                    let result = self.engine_mut().and_then(|tts| catch_panic(|| tts.load_lora(&path)));
+                    let _ = reply.send(result);
                 }
                 Command::UnloadLora { reply } => {
-                    let _ = reply.send(self.engine().map(drop));
+                    let _ = reply.send(self.engine_mut().map(TextToSpeech::unload_lora));
                 }
                 Command::Wake => {}
             }
@@ -381,6 +382,10 @@ impl Worker {
 
     fn engine(&self) -> Result<&TextToSpeech> {
         self.engine.as_ref().map_err(|message| Error::ModelUnavailable(message.clone()))
+    }
+
+    fn engine_mut(&mut self) -> Result<&mut TextToSpeech> {
+        self.engine.as_mut().map_err(|message| Error::ModelUnavailable(message.clone()))
     }
 
     fn generate(
@@ -451,13 +456,6 @@ impl Worker {
         };
         let _ = events.send(last);
     }
-}
-
-fn lora_unavailable(path: &Path) -> Error {
-    Error::InvalidInput(format!(
-        "cannot load LoRA adapter {}: LoRA adapters are not supported in this version",
-        path.display()
-    ))
 }
 
 /// Runs `f`, turning a panic inside the engine into an error so that the thread keeps serving.

@@ -64,8 +64,8 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     let manifest_path = args.output.join("manifest.json");
     let previous = previous_entries(&manifest_path);
 
-    let (server, choice) = setup::start_server(args.engine.model.clone(), &args.engine.device)?;
-    let model_key = model_key(&server)?;
+    let (server, choice) = setup::start_server(&args.engine)?;
+    let model_key = model_key(&server, args.engine.lora.as_deref())?;
     let bar = ProgressBar::new(rows.len() as u64).with_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} lines {msg} [{elapsed}]").expect("valid template"),
     );
@@ -227,9 +227,10 @@ fn line_key(line: &Line, model_key: &str) -> Result<String, String> {
     Ok(format!("{:x}", hash.finalize()))
 }
 
-/// The engine version and the checkpoint's identity (its config and the weights' size and
-/// modification time; hashing gigabytes of weights per batch would cost more than it saves).
-fn model_key(server: &Server) -> anyhow::Result<String> {
+/// The engine version, the checkpoint's identity (its files' sizes and modification times;
+/// hashing gigabytes of weights per batch would cost more than it saves) and the bytes of the
+/// LoRA adapter's files, if one is applied.
+fn model_key(server: &Server, lora: Option<&Path>) -> anyhow::Result<String> {
     let dir = server.info().model_dir.context("the server did not report its checkpoint directory")?;
     let mut hash = Sha256::new();
     hash.update(env!("CARGO_PKG_VERSION"));
@@ -240,6 +241,15 @@ fn model_key(server: &Server) -> anyhow::Result<String> {
         let modified =
             meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
         hash.update(format!("{}:{}:{}\n", path.display(), meta.len(), modified.as_nanos()));
+    }
+    if let Some(dir) = lora {
+        let mut files: Vec<_> =
+            std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?.collect::<Result<_, _>>()?;
+        files.sort_by_key(|f| f.file_name());
+        for file in files {
+            hash.update(file.file_name().to_string_lossy().as_bytes());
+            hash.update(std::fs::read(file.path()).with_context(|| format!("reading {}", file.path().display()))?);
+        }
     }
     Ok(format!("{:x}", hash.finalize()))
 }

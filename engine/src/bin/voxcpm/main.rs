@@ -2,6 +2,7 @@
 
 mod batch;
 mod bench;
+mod bridge;
 mod info;
 mod say;
 mod setup;
@@ -37,6 +38,9 @@ pub struct EngineArgs {
     /// and fall back to cpu when unavailable.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// A LoRA adapter directory (lora_weights.safetensors + lora_config.json) to apply.
+    #[arg(long)]
+    pub lora: Option<PathBuf>,
 }
 
 /// How to speak: the official generation options.
@@ -108,6 +112,13 @@ enum Command {
     },
     /// Time each stage of one generated patch and streaming latency; print JSON.
     Bench(bench::BenchArgs),
+    /// Serve the VoxCPMEx v2.1 protocol on stdin/stdout (a drop-in for its Python bridge).
+    /// Writes nothing but frames; logs go to --log, or nowhere.
+    Bridge {
+        /// Append a log of requests and errors to this file.
+        #[arg(long)]
+        log: Option<PathBuf>,
+    },
     /// Run a parity case recorded from the official implementation and write the engine's output.
     Parity {
         /// Checkpoint directory in the official layout.
@@ -119,11 +130,18 @@ enum Command {
         /// Where to write `latents` and `audio`.
         #[arg(long)]
         out: PathBuf,
+        /// A LoRA adapter directory to apply first.
+        #[arg(long)]
+        lora: Option<PathBuf>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Bridge { log } = cli.command {
+        // The bridge owns stdout and stderr (see bridge.rs); it reports failures as frames.
+        return bridge::run(log).unwrap_or(ExitCode::FAILURE);
+    }
     let level = if cli.verbose { tracing::Level::INFO } else { tracing::Level::WARN };
     tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).with_target(false).init();
     match run(cli.command) {
@@ -153,9 +171,15 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             eprintln!("wrote {preset:?} checkpoint to {}", out.display());
         }
         Command::Bench(args) => println!("{}", serde_json::to_string_pretty(&bench::run(args)?)?),
-        Command::Parity { model, case, out } => {
+        Command::Bridge { .. } => unreachable!("handled in main"),
+        Command::Parity { model, case, out, lora } => {
             let device = burn::tensor::Device::flex();
-            let tts = TextToSpeech::load(&model, &device).with_context(|| format!("loading {}", model.display()))?;
+            let mut tts =
+                TextToSpeech::load(&model, &device).with_context(|| format!("loading {}", model.display()))?;
+            if let Some(dir) = lora {
+                let (loaded, skipped) = tts.load_lora(&dir)?;
+                eprintln!("LoRA {}: {loaded} tensors loaded, {skipped} skipped", dir.display());
+            }
             let output = ParityCase::read(&case)?.run(&tts, &case)?;
             output.write(&out)?;
             eprintln!("wrote {} ({} samples of audio)", out.display(), output.audio.len());

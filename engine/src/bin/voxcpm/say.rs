@@ -42,7 +42,7 @@ pub struct SayArgs {
 }
 
 pub fn run(args: SayArgs) -> anyhow::Result<()> {
-    let (server, _) = setup::start_server(args.engine.model.clone(), &args.engine.device)?;
+    let (server, _) = setup::start_server(&args.engine)?;
     let options = GenerateOptions {
         audio_prompt: args.voice.clone(),
         prompt_wav_path: args.prompt_wav.clone(),

@@ -10,6 +10,8 @@ use indicatif::ProgressBar;
 use voxcpm_engine::hub;
 use voxcpm_engine::runtime::{Server, ServerOptions};
 
+use crate::EngineArgs;
+
 /// The random-weight demo checkpoint shipped in the repository.
 pub const DEMO_CHECKPOINT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/demo-checkpoint");
 
@@ -41,11 +43,11 @@ pub fn choose(flag: Option<String>) -> anyhow::Result<ModelChoice> {
     Ok(ModelChoice { model: demo.display().to_string(), source: "demo checkpoint (random weights)" })
 }
 
-/// Starts the runtime on the chosen model and device and waits for it, with a spinner on a
-/// terminal.
-pub fn start_server(model: Option<String>, device: &str) -> anyhow::Result<(Server, ModelChoice)> {
-    let choice = choose(model)?;
-    let options = ServerOptions { device: device.to_owned(), ..ServerOptions::new(choice.model.clone()) };
+/// Starts the runtime on the chosen model and device, waits for it (with a spinner on a
+/// terminal) and applies the LoRA adapter if one is given.
+pub fn start_server(engine: &EngineArgs) -> anyhow::Result<(Server, ModelChoice)> {
+    let choice = choose(engine.model.clone())?;
+    let options = ServerOptions { device: engine.device.clone(), ..ServerOptions::new(choice.model.clone()) };
     let server = Server::start(options)?;
     let spinner = ProgressBar::new_spinner().with_message(format!("loading {}", choice.model));
     spinner.enable_steady_tick(Duration::from_millis(120));
@@ -54,6 +56,10 @@ pub fn start_server(model: Option<String>, device: &str) -> anyhow::Result<(Serv
     ready.with_context(|| format!("loading model {} ({})", choice.model, choice.source))?;
     if let Some(note) = server.info().device_note {
         eprintln!("notice: running on cpu: {note}");
+    }
+    if let Some(dir) = &engine.lora {
+        let (loaded, skipped) = server.load_lora(dir)?;
+        eprintln!("LoRA {}: {loaded} tensors loaded, {skipped} skipped", dir.display());
     }
     Ok((server, choice))
 }
