@@ -195,6 +195,27 @@ impl VoxCpm2 {
         self.stop_head.forward(silu(self.stop_proj.forward(lm_hidden)))
     }
 
+    /// `embed_patches` of the prefill, computed only where the mask says audio: the reference
+    /// also embeds the zero patches of text positions and then multiplies them by 0, so zeros
+    /// there give the same result without running LocEnc over every text token.
+    fn embed_audio_positions(&self, features: &Tensor<4>, audio_mask: &[bool]) -> Tensor<3> {
+        let h = self.config.lm_config.hidden_size;
+        let device = self.device();
+        let mut runs = Vec::new();
+        let mut start = 0;
+        while start < audio_mask.len() {
+            let audio = audio_mask[start];
+            let end = start + audio_mask[start..].iter().take_while(|&&a| a == audio).count();
+            runs.push(if audio {
+                self.embed_patches(features.clone().slice_dim(1, start..end))
+            } else {
+                Tensor::zeros([1, end - start, h], &device)
+            });
+            start = end;
+        }
+        Tensor::cat(runs, 1)
+    }
+
     /// Patch-level embedding for the LMs: `enc_to_lm_proj(LocEnc(patches))`, `[B,T,P,D]` → `[B,T,H]`.
     fn embed_patches(&self, patches: Tensor<4>) -> Tensor<3> {
         self.enc_to_lm_proj.forward(self.loc_enc.forward(patches))
@@ -224,16 +245,20 @@ impl VoxCpm2 {
         if let Some(bad) = sequence.tokens.iter().find(|&&id| id < 0 || id >= vocab) {
             return Err(Error::InvalidInput(format!("token id {bad} is outside the vocabulary (0..{vocab})")));
         }
-        let mut base_cache = self.base_lm.new_cache(self.config.max_length);
-        let mut residual_cache = self.residual_lm.new_cache(self.config.max_length);
-        base_cache.check_room(t + settings.max_len.saturating_sub(1))?;
+        // Caches sized to this request, bounded by the config's max_length (a full-size cache
+        // of max_length would be half a gigabyte of zeros to allocate per request).
+        let positions = t + settings.max_len.saturating_sub(1);
+        let capacity = positions.min(self.config.max_length);
+        let mut base_cache = self.base_lm.new_cache(capacity);
+        let mut residual_cache = self.residual_lm.new_cache(capacity);
+        base_cache.check_room(positions)?;
 
         // Prefill (§6.2).
         let features = Tensor::<4>::from_data(TensorData::new(sequence.features.clone(), [1, t, p, d]), &device);
         let audio_mask: Vec<f32> = sequence.audio_mask.iter().map(|&a| if a { 1.0 } else { 0.0 }).collect();
         let audio_mask = Tensor::<1>::from_data(TensorData::new(audio_mask, [t]), &device).reshape([1, t, 1]);
         let text_mask = audio_mask.clone().neg() + 1.0;
-        let feat_embed = self.embed_patches(features.clone());
+        let feat_embed = self.embed_audio_positions(&features, &sequence.audio_mask);
         let ids = Tensor::<2, Int>::from_data(TensorData::new(sequence.tokens.clone(), [1, t]), &device);
         let text_embed = embedding(self.embed_tokens.clone(), ids);
         let combined = text_embed * text_mask.clone() + feat_embed.clone() * audio_mask.clone();
