@@ -146,10 +146,6 @@ impl TextToSpeech {
         self.model.unload_lora();
     }
 
-    pub fn tokenizer(&self) -> &TextTokenizer {
-        &self.tokenizer
-    }
-
     /// Output sample rate in Hz.
     pub fn output_sample_rate(&self) -> u32 {
         self.model.config().audio_vae_config.out_sample_rate
@@ -264,12 +260,19 @@ impl TextToSpeech {
             Some(audio) => Some(self.encode_clip(audio, ClipPadding::Right)?),
             None => None,
         };
-        let (prompt, full_text) = match &request.prompt {
-            Some(clip) => (Some(self.encode_clip(&clip.audio, ClipPadding::Left)?), format!("{}{target}", clip.text)),
-            None => (None, target.clone()),
+        // The model reads the prompt's transcript and the target as one text; the cap and the
+        // bad-case ratio count the target's tokens alone.
+        let (prompt, mut tokens, target_tokens) = match &request.prompt {
+            Some(clip) => {
+                let tokens = self.tokenizer.encode(&format!("{}{target}", clip.text))?;
+                (Some(self.encode_clip(&clip.audio, ClipPadding::Left)?), tokens, self.tokenizer.encode(&target)?.len())
+            }
+            None => {
+                let tokens = self.tokenizer.encode(&target)?;
+                let count = tokens.len();
+                (None, tokens, count)
+            }
         };
-        let target_tokens = self.tokenizer.encode(&target)?.len();
-        let mut tokens = self.tokenizer.encode(&full_text)?;
         tokens.push(AUDIO_START);
 
         let config = self.model.config();

@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
@@ -11,21 +12,27 @@ fn voxcpm() -> Command {
     Command::new(env!("CARGO_BIN_EXE_voxcpm"))
 }
 
+/// `voxcpm parity --model <fixture checkpoint> --case CASE --out OUT` plus `extra` arguments.
+fn parity(checkpoint: &str, case: &Path, out: &Path, extra: &[&std::ffi::OsStr]) -> std::process::Output {
+    voxcpm()
+        .args(["parity", "--model"])
+        .arg(fixtures().join(checkpoint))
+        .arg("--case")
+        .arg(case)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn parity_command_reproduces_a_recorded_case() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out.safetensors");
     let case = fixtures().join("odd/case_full.safetensors");
-    let status = voxcpm()
-        .args(["parity", "--model"])
-        .arg(fixtures().join("odd/checkpoint"))
-        .arg("--case")
-        .arg(&case)
-        .arg("--out")
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let output = parity("odd/checkpoint", &case, &out, &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let expected = ZeroShotCase::read(&case).unwrap();
     let written = TensorFile::read(&out).unwrap();
     assert_close("cli latents", &written.f32("latents").unwrap(), &expected.latents.unwrap().0, LATENT_TOLERANCE);
@@ -35,15 +42,12 @@ fn parity_command_reproduces_a_recorded_case() {
 #[test]
 fn parity_command_fails_clearly_on_a_mismatched_case() {
     let tmp = tempfile::tempdir().unwrap();
-    let output = voxcpm()
-        .args(["parity", "--model"])
-        .arg(fixtures().join("tiny/checkpoint"))
-        .arg("--case")
-        .arg(fixtures().join("odd/case_full.safetensors"))
-        .arg("--out")
-        .arg(tmp.path().join("out.safetensors"))
-        .output()
-        .unwrap();
+    let output = parity(
+        "tiny/checkpoint",
+        &fixtures().join("odd/case_full.safetensors"),
+        &tmp.path().join("out.safetensors"),
+        &[],
+    );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("feat_dim") && !stderr.contains("panicked"), "{stderr}");
@@ -76,19 +80,10 @@ fn say_rejects_blank_text_and_a_missing_model() {
 fn say_clones_a_voice_from_a_wav_at_another_rate() {
     let tmp = tempfile::tempdir().unwrap();
     let voice = tmp.path().join("voice.wav");
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: 44100,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&voice, spec).unwrap();
-    for i in 0..22050 {
+    write_wav_i16(&voice, 44100, 2, 22050, |i, channel| {
         let s = ((i as f32 * 0.05).sin() * 8000.0) as i16;
-        w.write_sample(s).unwrap();
-        w.write_sample(s / 2).unwrap();
-    }
-    w.finalize().unwrap();
+        if channel == 0 { s } else { s / 2 }
+    });
     let wav = tmp.path().join("out.wav");
     let output = voxcpm()
         .args(["say", "hello", "--min-len", "3", "--max-len", "4", "--voice"])
@@ -230,17 +225,8 @@ fn parity_command_applies_a_lora_adapter_first() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out.safetensors");
     let case = fixtures().join("tiny/lora_case.safetensors");
-    let output = voxcpm()
-        .args(["parity", "--model"])
-        .arg(fixtures().join("tiny/checkpoint"))
-        .arg("--case")
-        .arg(&case)
-        .arg("--lora")
-        .arg(fixtures().join("tiny/lora"))
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let adapter = fixtures().join("tiny/lora");
+    let output = parity("tiny/checkpoint", &case, &out, &["--lora".as_ref(), adapter.as_os_str()]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stderr).contains("56 tensors loaded, 1 skipped"));
     let expected = ZeroShotCase::read(&case).unwrap();

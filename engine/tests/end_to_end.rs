@@ -5,29 +5,9 @@ mod common;
 use common::*;
 use voxcpm_engine::parity::ZeroShotCase;
 
-/// Every `case_*.safetensors` under the fixture tree, with the checkpoint beside it.
-fn cases() -> Vec<(std::path::PathBuf, std::path::PathBuf)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(fixtures()).unwrap() {
-        let dir = entry.unwrap().path();
-        let Ok(files) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for file in files {
-            let path = file.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if name.starts_with("case_") && name.ends_with(".safetensors") {
-                found.push((dir.join("checkpoint"), path));
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
 #[test]
 fn zero_shot_cases_match_the_reference() {
-    let cases = cases();
+    let cases = case_files("case_");
     assert!(cases.len() >= 3, "expected at least three committed cases, found {}", cases.len());
     for (checkpoint, path) in cases {
         let model = voxcpm_engine::model::VoxCpm2::load(&checkpoint, &device()).unwrap();

@@ -5,32 +5,14 @@ mod common;
 
 use std::ops::ControlFlow;
 
-use std::path::PathBuf;
-
 use common::*;
 use voxcpm_engine::noise::ReplayNoise;
 use voxcpm_engine::parity::{ParityCase, TensorFile};
 use voxcpm_engine::pipeline::{ClipPadding, TextToSpeech};
 
-/// Every `pipeline_*.safetensors` under the fixture tree, with the checkpoint beside it.
-fn cases() -> Vec<(PathBuf, PathBuf)> {
-    let mut found = Vec::new();
-    for config in CONFIGS {
-        for file in std::fs::read_dir(fixtures().join(config)).unwrap() {
-            let path = file.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if name.starts_with("pipeline_") && name.ends_with(".safetensors") {
-                found.push((fixtures().join(config).join("checkpoint"), path));
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
 #[test]
 fn pipeline_cases_match_the_reference() {
-    let cases = cases();
+    let cases = case_files("pipeline_");
     assert!(cases.len() >= 5, "expected the committed pipeline cases, found {}", cases.len());
     let mut streamed_cases = 0;
     for (checkpoint, path) in cases {
@@ -66,7 +48,7 @@ fn pipeline_cases_match_the_reference() {
 #[test]
 fn prompt_and_reference_encoding_match_the_reference() {
     let mut checked = 0;
-    for (checkpoint, path) in cases() {
+    for (checkpoint, path) in case_files("pipeline_") {
         let tts = TextToSpeech::load(&checkpoint, &device()).unwrap();
         let file = TensorFile::read(&path).unwrap();
         for (audio, features, padding) in [

@@ -5,13 +5,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::channel;
+use std::sync::mpsc::{Sender, channel};
 use std::time::Duration;
 
 use common::*;
 use voxcpm_engine::Error;
 use voxcpm_engine::pipeline::SpeechOptions;
-use voxcpm_engine::runtime::{GenerateOptions, Server, ServerOptions, Status};
+use voxcpm_engine::runtime::{GenerateOptions, Server, ServerOptions, Speech, Status};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -35,13 +35,31 @@ fn options(patches: usize, seed: u64) -> GenerateOptions {
 }
 
 fn write_wav(path: &Path, rate: u32, channels: u16, frames: usize) {
-    let spec =
-        hound::WavSpec { channels, sample_rate: rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..frames * channels as usize {
-        w.write_sample(((i as f32 * 0.05).sin() * 9000.0) as i16).unwrap();
-    }
-    w.finalize().unwrap();
+    write_wav_i16(path, rate, channels, frames, |frame, channel| {
+        let i = frame * channels as usize + channel as usize;
+        ((i as f32 * 0.05).sin() * 9000.0) as i16
+    });
+}
+
+/// Starts a generate of `patches` on another thread and returns once the engine is held
+/// inside its first patch; sending on the returned channel lets it go on.
+fn held_at_first_patch(
+    server: &Arc<Server>,
+    patches: usize,
+) -> (std::thread::JoinHandle<voxcpm_engine::Result<Speech>>, Sender<()>) {
+    let (started, wait_started) = channel();
+    let (go, wait_go) = channel::<()>();
+    let server = Arc::clone(server);
+    let handle = std::thread::spawn(move || {
+        server.generate_with_progress("hello world", &options(patches, 1), move |p| {
+            if p.patches == 1 {
+                started.send(()).unwrap();
+                wait_go.recv().unwrap();
+            }
+        })
+    });
+    wait_started.recv().unwrap();
+    (handle, go)
 }
 
 fn drain(stream: &mut voxcpm_engine::runtime::SpeechStream) -> Vec<Vec<f32>> {
@@ -160,21 +178,8 @@ fn dropping_a_stream_cancels_its_generation() {
     assert!(info.patches_generated < 50, "the dropped stream went on: {} patches", info.patches_generated);
 
     // A stream dropped while still queued never runs.
-    let (started, wait_started) = channel();
-    let (go, wait_go) = channel::<()>();
     let server = Arc::new(server);
-    let blocker = {
-        let server = Arc::clone(&server);
-        std::thread::spawn(move || {
-            server.generate_with_progress("hello world", &options(2, 1), move |p| {
-                if p.patches == 1 {
-                    started.send(()).unwrap();
-                    wait_go.recv().unwrap();
-                }
-            })
-        })
-    };
-    wait_started.recv().unwrap();
+    let (blocker, go) = held_at_first_patch(&server, 2);
     let before = server.info().patches_generated;
     drop(server.generate_streaming("hello world", &options(5, 1)).unwrap());
     go.send(()).unwrap();
@@ -186,20 +191,7 @@ fn dropping_a_stream_cancels_its_generation() {
 #[test]
 fn stop_cancels_the_running_generation_and_answers_every_pending_request() {
     let server = Arc::new(ready_server());
-    let (started, wait_started) = channel();
-    let (go, wait_go) = channel::<()>();
-    let running = {
-        let server = Arc::clone(&server);
-        std::thread::spawn(move || {
-            server.generate_with_progress("hello world", &options(20, 1), move |p| {
-                if p.patches == 1 {
-                    started.send(()).unwrap();
-                    wait_go.recv().unwrap();
-                }
-            })
-        })
-    };
-    wait_started.recv().unwrap();
+    let (running, go) = held_at_first_patch(&server, 20);
     let queued = {
         let server = Arc::clone(&server);
         std::thread::spawn(move || server.generate("hello world", &options(2, 1)))
@@ -320,4 +312,17 @@ fn lora_adapters_load_change_the_voice_and_unload_exactly() {
     let err = server.load_lora(Path::new("/some/adapter")).unwrap_err().to_string();
     assert!(err.contains("/some/adapter"), "{err}");
     server.generate("hello world", &options(1, 1)).unwrap();
+}
+
+#[test]
+fn a_chunk_wait_can_time_out_and_the_stream_stays_usable() {
+    let server = Arc::new(ready_server());
+    let expected = server.generate("hello world", &options(2, 4)).unwrap().samples;
+    let (blocker, go) = held_at_first_patch(&server, 2);
+    let mut stream = server.generate_streaming("hello world", &options(2, 4)).unwrap();
+    let waited = Duration::from_millis(50);
+    assert!(matches!(stream.next_chunk_timeout(waited), Err(Error::Timeout(d)) if d == waited));
+    go.send(()).unwrap();
+    blocker.join().unwrap().unwrap();
+    assert_close("collected samples", &stream.collect_samples().unwrap(), &expected, 1e-5);
 }

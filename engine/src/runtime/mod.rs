@@ -18,7 +18,7 @@ mod options;
 mod server;
 mod stream;
 
-pub use device::{DeviceRequest, ResolvedDevice, resolve as resolve_device};
+pub use device::DeviceRequest;
 pub use options::{GenerateOptions, ServerOptions};
 pub use server::{Server, ServerInfo, Speech, Status, save};
 pub use stream::SpeechStream;

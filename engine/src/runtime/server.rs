@@ -21,7 +21,7 @@ use super::stream::{SpeechStream, StreamEvent};
 use crate::error::{Error, Result};
 use crate::hub;
 use crate::noise::SeededNoise;
-use crate::pipeline::{Progress, TextToSpeech};
+use crate::pipeline::{Progress, SpeechRequest, TextToSpeech};
 use crate::wav;
 
 /// Where the model stands.
@@ -384,6 +384,14 @@ impl Worker {
         self.engine.as_ref().map_err(|message| Error::ModelUnavailable(message.clone()))
     }
 
+    /// The loaded engine and the request built for it (clips read and resampled to its
+    /// encoder rate).
+    fn request(&self, text: &str, options: &GenerateOptions) -> Result<(&TextToSpeech, SpeechRequest)> {
+        let tts = self.engine()?;
+        let request = options.to_request(text, tts.model().config().audio_vae_config.sample_rate)?;
+        Ok((tts, request))
+    }
+
     fn engine_mut(&mut self) -> Result<&mut TextToSpeech> {
         self.engine.as_mut().map_err(|message| Error::ModelUnavailable(message.clone()))
     }
@@ -395,8 +403,7 @@ impl Worker {
         seed: u64,
         mut progress: Option<ProgressFn>,
     ) -> Result<Speech> {
-        let tts = self.engine()?;
-        let request = options.to_request(text, tts.model().config().audio_vae_config.sample_rate)?;
+        let (tts, request) = self.request(text, options)?;
         let shared = &self.shared;
         let result = catch_panic(|| {
             tts.speak(&request, &mut SeededNoise::new(seed), |p| {
@@ -422,15 +429,8 @@ impl Worker {
         if cancelled.load(Ordering::Relaxed) {
             return; // dropped while queued
         }
-        let tts = match self.engine() {
-            Ok(tts) => tts,
-            Err(e) => {
-                let _ = events.send(StreamEvent::Failed(e));
-                return;
-            }
-        };
-        let request = match options.to_request(text, tts.model().config().audio_vae_config.sample_rate) {
-            Ok(request) => request,
+        let (tts, request) = match self.request(text, options) {
+            Ok(ready) => ready,
             Err(e) => {
                 let _ = events.send(StreamEvent::Failed(e));
                 return;

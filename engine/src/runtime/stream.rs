@@ -28,12 +28,11 @@ pub struct SpeechStream {
     sample_rate: Option<u32>,
     seed: u64,
     finished: bool,
-    chunks_taken: usize,
 }
 
 impl SpeechStream {
     pub(crate) fn new(events: Receiver<StreamEvent>, cancelled: Arc<AtomicBool>, seed: u64) -> Self {
-        SpeechStream { events, cancelled, sample_rate: None, seed, finished: false, chunks_taken: 0 }
+        SpeechStream { events, cancelled, sample_rate: None, seed, finished: false }
     }
 
     /// The noise seed of this generation (pass it back to reproduce the audio).
@@ -44,11 +43,6 @@ impl SpeechStream {
     /// The output sample rate, known once generation has started.
     pub fn sample_rate(&self) -> Option<u32> {
         self.sample_rate
-    }
-
-    /// Chunks handed out so far.
-    pub fn chunks_taken(&self) -> usize {
-        self.chunks_taken
     }
 
     /// The next chunk of f32 PCM, waiting for it as long as it takes; `None` at the end.
@@ -73,10 +67,7 @@ impl SpeechStream {
             };
             match event {
                 Ok(StreamEvent::Started { sample_rate }) => self.sample_rate = Some(sample_rate),
-                Ok(StreamEvent::Chunk(chunk)) => {
-                    self.chunks_taken += 1;
-                    return Ok(Some(chunk));
-                }
+                Ok(StreamEvent::Chunk(chunk)) => return Ok(Some(chunk)),
                 Ok(StreamEvent::End) => self.finished = true,
                 Ok(StreamEvent::Failed(e)) => {
                     self.finished = true;

@@ -52,3 +52,38 @@ pub fn assert_close(what: &str, actual: &[f32], expected: &[f32], tolerance: f32
 pub const LATENT_TOLERANCE: f32 = 1e-4;
 /// Audio tolerance: 1e-3 of the reference's max |value|.
 pub const AUDIO_TOLERANCE: f32 = 1e-3;
+
+/// Writes a 16-bit PCM WAV whose sample at (`frame`, `channel`) is `sample(frame, channel)`.
+pub fn write_wav_i16(
+    path: &std::path::Path,
+    sample_rate: u32,
+    channels: u16,
+    frames: usize,
+    sample: impl Fn(usize, u16) -> i16,
+) {
+    let spec = hound::WavSpec { channels, sample_rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for frame in 0..frames {
+        for channel in 0..channels {
+            w.write_sample(sample(frame, channel)).unwrap();
+        }
+    }
+    w.finalize().unwrap();
+}
+
+/// Every `<prefix>*.safetensors` case under the fixture configs, with the checkpoint beside it.
+pub fn case_files(prefix: &str) -> Vec<(PathBuf, PathBuf)> {
+    let mut found = Vec::new();
+    for config in CONFIGS {
+        let dir = fixtures().join(config);
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let path = file.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with(prefix) && name.ends_with(".safetensors") {
+                found.push((dir.join("checkpoint"), path));
+            }
+        }
+    }
+    found.sort();
+    found
+}
