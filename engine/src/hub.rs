@@ -56,6 +56,64 @@ pub fn fetch(repo: &str, progress: bool) -> Result<PathBuf> {
     dir.ok_or_else(|| Error::Fetch(format!("{repo}: the cache returned no directory")))
 }
 
+/// The random-weight demo checkpoint in the source tree's assets/ (present in a checkout, not
+/// in an installed binary).
+pub const DEMO_CHECKPOINT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/demo-checkpoint");
+
+/// A model argument for the runtime (a directory or a repository id) and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelChoice {
+    pub model: String,
+    pub source: ModelSource,
+}
+
+/// Where a [`ModelChoice`] came from, in the order they are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelSource {
+    /// Named by the user (a flag, a plugin setting).
+    Explicit,
+    /// `$VOXCPM_MODEL`.
+    Environment,
+    /// The release fetched into the Hugging Face cache by `voxcpm fetch`.
+    Fetched,
+    /// The random-weight demo checkpoint: the pipeline runs but the audio is noise.
+    Demo,
+}
+
+impl ModelSource {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ModelSource::Explicit => "given",
+            ModelSource::Environment => "VOXCPM_MODEL",
+            ModelSource::Fetched => "fetched copy",
+            ModelSource::Demo => "demo checkpoint (random weights)",
+        }
+    }
+}
+
+/// Picks the model: `explicit`, then `$VOXCPM_MODEL`, then a copy fetched with `voxcpm fetch`,
+/// then the demo checkpoint. Never touches the network.
+pub fn choose(explicit: Option<&str>) -> Result<ModelChoice> {
+    let pick = |model: String, source| Ok(ModelChoice { model, source });
+    if let Some(model) = explicit.filter(|m| !m.is_empty()) {
+        return pick(model.to_owned(), ModelSource::Explicit);
+    }
+    if let Some(model) = std::env::var("VOXCPM_MODEL").ok().filter(|m| !m.is_empty()) {
+        return pick(model, ModelSource::Environment);
+    }
+    if let Some(dir) = cached(DEFAULT_REPO) {
+        return pick(dir.display().to_string(), ModelSource::Fetched);
+    }
+    match Path::new(DEMO_CHECKPOINT).canonicalize() {
+        Ok(demo) => pick(demo.display().to_string(), ModelSource::Demo),
+        Err(_) => Err(Error::ModelUnavailable(
+            "no model found: choose a checkpoint directory, set VOXCPM_MODEL, or download the release with \
+             `voxcpm fetch`"
+                .into(),
+        )),
+    }
+}
+
 /// Resolves a user's model argument: an existing directory is used as is; a repository id is
 /// looked up in the cache and downloaded when missing.
 pub fn resolve(model: &str) -> Result<PathBuf> {

@@ -56,6 +56,7 @@ fn held_at_first_patch(
                 started.send(()).unwrap();
                 wait_go.recv().unwrap();
             }
+            std::ops::ControlFlow::Continue(())
         })
     });
     wait_started.recv().unwrap();
@@ -186,6 +187,17 @@ fn dropping_a_stream_cancels_its_generation() {
     blocker.join().unwrap().unwrap();
     server.generate("hello world", &options(1, 1)).unwrap();
     assert_eq!(server.info().patches_generated, before + 1 + 1, "only the blocker's last patch and the generate ran");
+}
+
+#[test]
+fn a_progress_callback_can_cancel_its_generate() {
+    let server = ready_server();
+    let result = server.generate_with_progress("hello world", &options(20, 1), |p| {
+        if p.patches == 3 { std::ops::ControlFlow::Break(()) } else { std::ops::ControlFlow::Continue(()) }
+    });
+    assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+    assert_eq!(server.info().patches_generated, 3);
+    assert_eq!(server.generate("hello world", &options(2, 1)).unwrap().samples.len(), 2 * 7680);
 }
 
 #[test]

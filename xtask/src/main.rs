@@ -1,12 +1,23 @@
-//! Project chores: `cargo xtask <task>`. Bundling of the plugin arrives with the plugin crate.
+//! Project chores: `cargo xtask <task>`.
+
+const USAGE: &str = "cargo xtask <task>
+
+tasks:
+  bundle voxcpm-plugin [--release] [cargo build args]
+          build the plugin and write target/bundled/VoxCPM.clap, VoxCPM.vst3 and the
+          VoxCPM standalone (with --features standalone)
+  help    this list";
 
 fn main() -> anyhow::Result<()> {
-    let task = std::env::args().nth(1);
-    match task.as_deref() {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
         Some("help") | None => {
-            println!("cargo xtask <task>\n\ntasks:\n  help    this list");
+            println!("{USAGE}");
             Ok(())
         }
-        Some(other) => anyhow::bail!("unknown task {other:?} (try `cargo xtask help`)"),
+        Some("bundle") => {
+            nice_plug_xtask::main_with_args("cargo xtask", std::iter::once("bundle".to_owned()).chain(args))
+        }
+        Some(other) => anyhow::bail!("unknown task {other:?}\n\n{USAGE}"),
     }
 }

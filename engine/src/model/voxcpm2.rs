@@ -245,13 +245,23 @@ impl VoxCpm2 {
         if let Some(bad) = sequence.tokens.iter().find(|&&id| id < 0 || id >= vocab) {
             return Err(Error::InvalidInput(format!("token id {bad} is outside the vocabulary (0..{vocab})")));
         }
-        // Caches sized to this request, bounded by the config's max_length (a full-size cache
-        // of max_length would be half a gigabyte of zeros to allocate per request).
-        let positions = t + settings.max_len.saturating_sub(1);
-        let capacity = positions.min(self.config.max_length);
+        // A take stops where the model's context (max_length) is full: the reference would
+        // overflow its static cache there instead.
+        let room = self.config.max_length.checked_sub(t).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "the prompt takes {t} positions, more than the model's context of {} (max_length)",
+                self.config.max_length
+            ))
+        })?;
+        let max_len = settings.max_len.min(room + 1);
+        if max_len < settings.max_len {
+            tracing::warn!(max_len, "the take is capped where the model's context (max_length) is full");
+        }
+        // Caches sized to this request (a full-size cache of max_length would be half a
+        // gigabyte of zeros to allocate per request).
+        let capacity = t + max_len.saturating_sub(1);
         let mut base_cache = self.base_lm.new_cache(capacity);
         let mut residual_cache = self.residual_lm.new_cache(capacity);
-        base_cache.check_room(positions)?;
 
         // Prefill (§6.2).
         let features = Tensor::<4>::from_data(TensorData::new(sequence.features.clone(), [1, t, p, d]), &device);
@@ -275,7 +285,7 @@ impl VoxCpm2 {
 
         // Patch loop (§6.3).
         let mut patches = Vec::new();
-        for i in 0..settings.max_len {
+        for i in 0..max_len {
             let mu = Tensor::cat(
                 vec![
                     self.lm_to_dit_proj.forward(lm_hidden.clone()),
@@ -300,7 +310,7 @@ impl VoxCpm2 {
             if i > settings.min_len && stop {
                 break;
             }
-            if i + 1 == settings.max_len {
+            if i + 1 == max_len {
                 break;
             }
             let step_embed = self.embed_patches(patch_pd.unsqueeze_dim(1)).squeeze_dim::<2>(1);

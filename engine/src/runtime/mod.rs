@@ -15,10 +15,12 @@
 
 mod device;
 mod options;
+mod render_key;
 mod server;
 mod stream;
 
 pub use device::DeviceRequest;
 pub use options::{GenerateOptions, ServerOptions};
+pub use render_key::{model_key, request_key};
 pub use server::{Server, ServerInfo, Speech, Status, save};
 pub use stream::SpeechStream;

@@ -83,7 +83,7 @@ pub fn save(wav_bytes: &[u8], path: &Path) -> Result<()> {
     std::fs::write(path, wav_bytes).map_err(|e| Error::io(path, e))
 }
 
-type ProgressFn = Box<dyn FnMut(Progress) + Send>;
+type ProgressFn = Box<dyn FnMut(Progress) -> ControlFlow<()> + Send>;
 
 enum Command {
     Generate {
@@ -225,12 +225,13 @@ impl Server {
         self.generate_inner(text, options, None)
     }
 
-    /// As [`generate`](Self::generate), calling `progress` (on the engine thread) after each patch.
+    /// As [`generate`](Self::generate), calling `progress` (on the engine thread) after each
+    /// patch. `progress` returning `Break` cancels the request with [`Error::Cancelled`].
     pub fn generate_with_progress(
         &self,
         text: &str,
         options: &GenerateOptions,
-        progress: impl FnMut(Progress) + Send + 'static,
+        progress: impl FnMut(Progress) -> ControlFlow<()> + Send + 'static,
     ) -> Result<Speech> {
         self.generate_inner(text, options, Some(Box::new(progress)))
     }
@@ -408,10 +409,8 @@ impl Worker {
         let result = catch_panic(|| {
             tts.speak(&request, &mut SeededNoise::new(seed), |p| {
                 shared.patches.fetch_add(1, Ordering::Relaxed);
-                if let Some(progress) = progress.as_mut() {
-                    progress(p);
-                }
-                if shared.stopping() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+                let wanted = progress.as_mut().map_or(ControlFlow::Continue(()), |progress| progress(p));
+                if shared.stopping() { ControlFlow::Break(()) } else { wanted }
             })
         });
         let samples = result.map_err(|e| if shared.stopping() { Error::Stopped } else { e })?;

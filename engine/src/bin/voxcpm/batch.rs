@@ -19,7 +19,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use voxcpm_engine::runtime::{GenerateOptions, Server};
+use voxcpm_engine::runtime::{GenerateOptions, Server, model_key, request_key};
 use voxcpm_engine::wav::write_float_file;
 
 use crate::{EngineArgs, VoiceArgs, setup};
@@ -65,7 +65,8 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     let previous = previous_entries(&manifest_path);
 
     let (server, choice) = setup::start_server(&args.engine)?;
-    let model_key = model_key(&server, args.engine.lora.as_deref())?;
+    let model_dir = server.info().model_dir.context("the server did not report its checkpoint directory")?;
+    let model_key = model_key(&model_dir, args.engine.lora.as_deref())?;
     let bar = ProgressBar::new(rows.len() as u64).with_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} lines {msg} [{elapsed}]").expect("valid template"),
     );
@@ -104,7 +105,7 @@ fn render(
     model_key: &str,
     previous: &HashMap<String, Value>,
 ) -> Result<Value, String> {
-    let key = line_key(line, model_key)?;
+    let key = request_key(model_key, &line.text, &line.options).map_err(|e| e.to_string())?;
     let file = args.output.join(format!("{}.wav", line.id));
     if let Some(old) = previous.get(&line.id)
         && !args.force
@@ -213,45 +214,6 @@ fn parse_line(fields: &HashMap<&str, &str>, base: &Path, defaults: &VoiceArgs) -
 fn derived_seed(id: &str, text: &str) -> u64 {
     let digest = Sha256::new().chain_update(id).chain_update([0]).chain_update(text).finalize();
     u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
-}
-
-/// Everything that shapes a line's audio, hashed.
-fn line_key(line: &Line, model_key: &str) -> Result<String, String> {
-    let mut hash = Sha256::new();
-    hash.update(model_key);
-    hash.update(format!("{:?}\0{:?}", line.text, line.options));
-    for clip in [&line.options.audio_prompt, &line.options.prompt_wav_path].into_iter().flatten() {
-        let bytes = std::fs::read(clip).map_err(|e| format!("cannot read {}: {e}", clip.display()))?;
-        hash.update(Sha256::digest(&bytes));
-    }
-    Ok(format!("{:x}", hash.finalize()))
-}
-
-/// The engine version, the checkpoint's identity (its files' sizes and modification times;
-/// hashing gigabytes of weights per batch would cost more than it saves) and the bytes of the
-/// LoRA adapter's files, if one is applied.
-fn model_key(server: &Server, lora: Option<&Path>) -> anyhow::Result<String> {
-    let dir = server.info().model_dir.context("the server did not report its checkpoint directory")?;
-    let mut hash = Sha256::new();
-    hash.update(env!("CARGO_PKG_VERSION"));
-    hash.update(dir.display().to_string());
-    for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
-        let path = entry?.path();
-        let meta = std::fs::metadata(&path)?;
-        let modified =
-            meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
-        hash.update(format!("{}:{}:{}\n", path.display(), meta.len(), modified.as_nanos()));
-    }
-    if let Some(dir) = lora {
-        let mut files: Vec<_> =
-            std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?.collect::<Result<_, _>>()?;
-        files.sort_by_key(|f| f.file_name());
-        for file in files {
-            hash.update(file.file_name().to_string_lossy().as_bytes());
-            hash.update(std::fs::read(file.path()).with_context(|| format!("reading {}", file.path().display()))?);
-        }
-    }
-    Ok(format!("{:x}", hash.finalize()))
 }
 
 /// The previous run's renderings by id; an unreadable manifest just means nothing is skipped.

@@ -18,7 +18,7 @@ pub fn run(engine: EngineArgs, json: bool) -> anyhow::Result<()> {
         let report = serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "model": info.model,
-            "model_source": choice.source,
+            "model_source": choice.source.describe(),
             "checkpoint": dir,
             "status": status,
             "device": info.device,
@@ -30,7 +30,7 @@ pub fn run(engine: EngineArgs, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("voxcpm {}", env!("CARGO_PKG_VERSION"));
-    println!("model:       {} ({})", info.model, choice.source);
+    println!("model:       {} ({})", info.model, choice.source.describe());
     println!("checkpoint:  {}", dir.as_deref().unwrap_or("-"));
     println!("status:      {status}");
     let note = info.device_note.map(|n| format!(" ({n})")).unwrap_or_default();

@@ -167,7 +167,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::MakeCheckpoint { preset, out, bf16, seed } => {
             let dtype = if bf16 { WeightDtype::BF16 } else { WeightDtype::F32 };
-            write_checkpoint(&preset_config(preset), &out, dtype, Path::new(setup::DEMO_CHECKPOINT), seed)?;
+            write_checkpoint(
+                &preset_config(preset),
+                &out,
+                dtype,
+                Path::new(voxcpm_engine::hub::DEMO_CHECKPOINT),
+                seed,
+            )?;
             eprintln!("wrote {preset:?} checkpoint to {}", out.display());
         }
         Command::Bench(args) => println!("{}", serde_json::to_string_pretty(&bench::run(args)?)?),

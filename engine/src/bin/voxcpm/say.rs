@@ -70,6 +70,7 @@ fn generate_to_file(server: &Server, args: &SayArgs, options: &GenerateOptions) 
         if p.attempt > 1 {
             progress.set_message(format!("retry {} (the last take was too long for the text)", p.attempt - 1));
         }
+        std::ops::ControlFlow::Continue(())
     });
     bar.finish_and_clear();
     let speech = speech?;

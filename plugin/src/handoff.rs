@@ -1,0 +1,69 @@
+//! The lock-free channels between the worker and the audio thread (all single producer,
+//! single consumer `rtrb` rings, allocated before the first block).
+//!
+//! Renders cross as `Arc<[f32]>` so a trigger can start one at any sample without copying.
+//! The audio thread never frees one: a clip it lets go of is sent back ([`ToWorker::Retired`])
+//! and dropped on the worker. Live speech crosses as samples in [`LiveRing`], each run of them
+//! announced by a [`LiveSegment`] pushed after the samples, so the audio thread always finds
+//! a segment's samples already there.
+
+use std::sync::Arc;
+
+use rtrb::{Consumer, Producer, RingBuffer};
+
+/// A line's render: mono at the engine's 48 kHz.
+pub type Clip = Arc<[f32]>;
+
+/// Worker → audio thread.
+pub enum ToAudio {
+    /// A line's render is ready, or (`None`) the line changed and its old render must not play.
+    Clip { line: usize, clip: Option<Clip> },
+}
+
+/// Audio thread → worker.
+pub enum ToWorker {
+    /// A clip the audio thread no longer uses, to be freed off the audio thread.
+    Retired(Clip),
+    /// Generate `line` now and stream it as live stream `token`.
+    Live { line: usize, token: u32 },
+}
+
+/// `len` samples of live stream `token` sit in the live sample ring; `end` marks its last run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveSegment {
+    pub token: u32,
+    pub len: usize,
+    pub end: bool,
+}
+
+/// Message ring sizes: far above what one block can produce or a tick can deliver.
+const MESSAGES: usize = 1024;
+/// Live audio the worker may run ahead of playback: 30 s at 48 kHz.
+pub const LIVE_SAMPLES: usize = 48_000 * 30;
+
+/// The audio thread's ends.
+pub struct AudioEnds {
+    pub from_worker: Consumer<ToAudio>,
+    pub to_worker: Producer<ToWorker>,
+    pub live_samples: Consumer<f32>,
+    pub live_segments: Consumer<LiveSegment>,
+}
+
+/// The worker's ends.
+pub struct WorkerEnds {
+    pub to_audio: Producer<ToAudio>,
+    pub from_audio: Consumer<ToWorker>,
+    pub live_samples: Producer<f32>,
+    pub live_segments: Producer<LiveSegment>,
+}
+
+pub fn channels() -> (AudioEnds, WorkerEnds) {
+    let (to_audio, from_worker) = RingBuffer::new(MESSAGES);
+    let (to_worker, from_audio) = RingBuffer::new(MESSAGES);
+    let (live_in, live_out) = RingBuffer::new(LIVE_SAMPLES);
+    let (segments_in, segments_out) = RingBuffer::new(MESSAGES);
+    (
+        AudioEnds { from_worker, to_worker, live_samples: live_out, live_segments: segments_out },
+        WorkerEnds { to_audio, from_audio, live_samples: live_in, live_segments: segments_in },
+    )
+}

@@ -1,0 +1,206 @@
+//! VoxCPM as an instrument plugin (CLAP, VST3, standalone): voice lines played from MIDI keys
+//! or the editor's buttons.
+//!
+//! Threads: the host's audio thread runs [`Player`] (no allocation, lock or wait, except that
+//! an offline bounce waits for a render); each instance's [`Worker`] renders lines ahead on the
+//! process-wide shared engine and hands them over through lock-free rings ([`handoff`]); the
+//! editor reads the [`Status`] the worker writes. See ARCHITECTURE.md.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+use nice_plug::midi::Key;
+use nice_plug::prelude::*;
+
+mod editor;
+pub mod handoff;
+pub mod params;
+pub mod player;
+pub mod project;
+pub mod render_cache;
+pub mod shared_engine;
+pub mod status;
+pub mod voice;
+mod worker;
+
+use params::{OutputMode, Retrigger, VoxParams};
+use player::{EditorTriggers, Player, TriggerMode};
+use status::Status;
+use worker::{Command, Worker};
+
+/// The engine's output rate (VoxCPM2 decodes at 48 kHz).
+const ENGINE_RATE: u32 = 48_000;
+
+pub struct VoxCpm {
+    params: Arc<VoxParams>,
+    status: Arc<Status>,
+    triggers: Arc<EditorTriggers>,
+    commands: Sender<Command>,
+    /// Handed to the worker when it starts (at the first activation, so that hosts that only
+    /// scan plugins never load a model).
+    inbox: Option<Receiver<Command>>,
+    player: Option<Player>,
+    worker: Option<Worker>,
+    offline: bool,
+}
+
+impl Default for VoxCpm {
+    fn default() -> Self {
+        let (commands, inbox) = channel();
+        VoxCpm {
+            params: Arc::new(VoxParams::default()),
+            status: Arc::new(Status::default()),
+            triggers: Arc::new(EditorTriggers::default()),
+            commands,
+            inbox: Some(inbox),
+            player: None,
+            worker: None,
+            offline: false,
+        }
+    }
+}
+
+impl VoxCpm {
+    /// Starts the worker and the rings on first activation.
+    fn start_worker(&mut self) -> Result<(), String> {
+        if self.worker.is_some() {
+            return Ok(());
+        }
+        let inbox = self.inbox.take().ok_or("the worker's command queue is gone")?;
+        let (audio_ends, worker_ends) = handoff::channels();
+        let worker = Worker::spawn(Arc::clone(&self.params), Arc::clone(&self.status), worker_ends, inbox)
+            .map_err(|e| format!("cannot start the worker thread: {e}"))?;
+        self.player = Some(Player::new(audio_ends, Arc::clone(&self.status), Arc::clone(&self.triggers)));
+        self.worker = Some(worker);
+        Ok(())
+    }
+}
+
+impl Plugin for VoxCpm {
+    const NAME: &'static str = "VoxCPM";
+    const VENDOR: &'static str = "VoxCPM native";
+    const URL: &'static str = "https://github.com/OpenBMB/VoxCPM";
+    const EMAIL: &'static str = "voxcpm-native@example.org";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
+        AudioIOLayout {
+            main_input_channels: None,
+            main_output_channels: NonZeroU32::new(2),
+            ..AudioIOLayout::const_default()
+        },
+        AudioIOLayout {
+            main_input_channels: None,
+            main_output_channels: NonZeroU32::new(1),
+            ..AudioIOLayout::const_default()
+        },
+    ];
+    const MIDI_INPUT: MidiConfig = MidiConfig::Basic;
+    const SAMPLE_ACCURATE_AUTOMATION: bool = false;
+
+    type SysExMessage = ();
+    type BackgroundTask = ();
+    type Editor = nice_plug_egui::EguiEditor<editor::EditorApp>;
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(
+            Arc::clone(&self.params),
+            Arc::clone(&self.status),
+            Arc::clone(&self.triggers),
+            self.commands.clone(),
+        )
+    }
+
+    fn activate(
+        &mut self,
+        _layout: &AudioIOLayout,
+        buffer_config: &BufferConfig,
+        _context: &mut impl ActivateContext<Self>,
+    ) -> bool {
+        self.offline = buffer_config.process_mode == ProcessMode::Offline;
+        let prepared = self.start_worker().and_then(|()| {
+            let player = self.player.as_mut().ok_or("no player")?;
+            player.prepare(ENGINE_RATE, buffer_config.sample_rate.round() as u32)
+        });
+        match prepared {
+            Ok(()) => true,
+            Err(e) => {
+                // Refusing activation would leave the host with a dead plugin; play silence and say why.
+                self.status.add_note(e);
+                self.player = None;
+                true
+            }
+        }
+    }
+
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        _aux: &mut AuxiliaryBuffers,
+        context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
+        let frames = buffer.samples();
+        let channels = buffer.as_slice();
+        for channel in channels.iter_mut() {
+            channel.fill(0.0);
+        }
+        let Some(player) = self.player.as_mut() else { return ProcessStatus::Normal };
+        let Some((mix, others)) = channels.split_first_mut() else { return ProcessStatus::Normal };
+        let mode = TriggerMode { cut: self.params.retrigger.value() == Retrigger::Cut, live: self.params.live.value() };
+        let offline = self.offline;
+
+        player.begin_block();
+        let requested: u128 = player.editor_requests().fold(0, |bits, line| bits | (1 << line));
+        for line in (0..128).filter(|line| requested & (1 << line) != 0) {
+            player.trigger(line, mode, offline);
+        }
+        let mut cursor = 0;
+        while let Some(event) = context.next_event() {
+            if let NoteEvent::NoteOn { timing, key: Key::Number(key), .. } = event {
+                let at = (timing as usize).min(frames);
+                player.render(&mut mix[cursor..at], offline);
+                cursor = at;
+                if let Some(line) = self.params.line_for_key(key) {
+                    player.trigger(line, mode, offline);
+                }
+            }
+        }
+        player.render(&mut mix[cursor..frames], offline);
+
+        for sample in mix.iter_mut() {
+            *sample *= self.params.gain.smoothed.next();
+        }
+        if self.params.output.value() == OutputMode::Stereo {
+            for channel in others.iter_mut() {
+                channel.copy_from_slice(mix);
+            }
+        }
+        ProcessStatus::KeepAlive
+    }
+
+    fn deactivate(&mut self) {
+        self.offline = false;
+    }
+}
+
+impl ClapPlugin for VoxCpm {
+    const CLAP_ID: &'static str = "org.voxcpm-native.voxcpm";
+    const CLAP_DESCRIPTION: Option<&'static str> = Some("VoxCPM2 text-to-speech: voice lines played from MIDI keys");
+    const CLAP_MANUAL_URL: Option<&'static str> = None;
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] =
+        &[ClapFeature::Instrument, ClapFeature::Synthesizer, ClapFeature::Stereo, ClapFeature::Mono];
+}
+
+impl Vst3Plugin for VoxCpm {
+    const VST3_CLASS_ID: [u8; 16] = *b"VoxCPMnativeTTS1";
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[Vst3SubCategory::Instrument, Vst3SubCategory::Synth];
+}
+
+nice_export_clap!(VoxCpm);
+nice_export_vst3!(VoxCpm);

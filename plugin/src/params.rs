@@ -1,0 +1,101 @@
+//! Host-visible parameters and the persisted project.
+
+use std::sync::{Arc, RwLock};
+
+use nice_plug::prelude::*;
+
+use crate::project::Project;
+
+/// Where the speech goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum OutputMode {
+    /// The same signal on every output channel.
+    #[name = "Stereo"]
+    Stereo,
+    /// The first channel only, for hosts that route one channel of an instrument to a mono track.
+    #[name = "Mono (left)"]
+    Mono,
+}
+
+/// What a trigger does while speech is playing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum Retrigger {
+    /// Stop what plays and start the new line.
+    #[name = "Cut"]
+    Cut,
+    /// Let lines overlap (up to the voice count; the oldest is stolen).
+    #[name = "Overlap"]
+    Overlap,
+}
+
+#[derive(Params)]
+pub struct VoxParams {
+    #[persist = "project"]
+    pub project: Arc<RwLock<Project>>,
+
+    /// The key that plays line 1; line k plays on base note + k - 1.
+    #[id = "base_note"]
+    pub base_note: IntParam,
+    #[id = "cfg"]
+    pub cfg: FloatParam,
+    #[id = "steps"]
+    pub steps: IntParam,
+    /// Fixed noise seed, so a project renders the same takes every time.
+    #[id = "seed"]
+    pub seed: IntParam,
+    #[id = "gain"]
+    pub gain: FloatParam,
+    #[id = "output"]
+    pub output: EnumParam<OutputMode>,
+    #[id = "retrigger"]
+    pub retrigger: EnumParam<Retrigger>,
+    /// Generate on the trigger and stream chunks as they come, instead of playing a render made
+    /// ahead of time.
+    #[id = "live"]
+    pub live: BoolParam,
+}
+
+impl Default for VoxParams {
+    fn default() -> Self {
+        VoxParams {
+            project: Arc::new(RwLock::new(Project::default())),
+            base_note: IntParam::new("Base note", 60, IntRange::Linear { min: 0, max: 127 }),
+            cfg: FloatParam::new("CFG", 2.0, FloatRange::Linear { min: 1.0, max: 5.0 }).with_step_size(0.1),
+            steps: IntParam::new("Timesteps", 10, IntRange::Linear { min: 1, max: 50 }),
+            seed: IntParam::new("Seed", 1, IntRange::Linear { min: 0, max: 99_999 }),
+            gain: FloatParam::new(
+                "Gain",
+                util::db_to_gain(0.0),
+                FloatRange::Skewed {
+                    min: util::db_to_gain(-48.0),
+                    max: util::db_to_gain(12.0),
+                    factor: FloatRange::gain_skew_factor(-48.0, 12.0),
+                },
+            )
+            .with_smoother(SmoothingStyle::Logarithmic(20.0))
+            .with_unit(" dB")
+            .with_value_to_string(formatters::v2s_f32_gain_to_db(1))
+            .with_string_to_value(formatters::s2v_f32_gain_to_db()),
+            output: EnumParam::new("Output", OutputMode::Stereo),
+            retrigger: EnumParam::new("Retrigger", Retrigger::Cut),
+            live: BoolParam::new("Live", false),
+        }
+    }
+}
+
+impl VoxParams {
+    /// A reader of the project that survives a poisoned lock (a panic elsewhere must not take
+    /// the plugin down with it).
+    pub fn project(&self) -> std::sync::RwLockReadGuard<'_, Project> {
+        self.project.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn project_mut(&self) -> std::sync::RwLockWriteGuard<'_, Project> {
+        self.project.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The line a MIDI key plays, if any.
+    pub fn line_for_key(&self, key: u8) -> Option<usize> {
+        usize::from(key).checked_sub(self.base_note.value() as usize)
+    }
+}

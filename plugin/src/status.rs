@@ -1,0 +1,162 @@
+//! What the editor shows and the audio thread needs to know about each line and the model.
+//!
+//! The worker writes it. The audio thread only reads the per-line atomics (to know, in offline
+//! rendering, whether a render it waits for can still come) and bumps atomic counters; the
+//! editor reads the rest under a mutex the audio thread never touches.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::project::MAX_LINES;
+
+/// Where a line's render stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum LineState {
+    /// No such line (or live mode: nothing is rendered ahead).
+    Absent = 0,
+    Queued = 1,
+    Rendering = 2,
+    Ready = 3,
+    Failed = 4,
+}
+
+impl LineState {
+    fn from_u8(value: u8) -> LineState {
+        match value {
+            1 => LineState::Queued,
+            2 => LineState::Rendering,
+            3 => LineState::Ready,
+            4 => LineState::Failed,
+            _ => LineState::Absent,
+        }
+    }
+
+    /// Whether a render may still arrive.
+    pub fn is_pending(self) -> bool {
+        matches!(self, LineState::Queued | LineState::Rendering)
+    }
+}
+
+/// The editor's view of one line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineReport {
+    pub state: LineState,
+    /// 0..1 while rendering.
+    pub progress: f32,
+    /// Seconds of speech once ready.
+    pub seconds: f32,
+    /// The error, or a note such as "from the render cache".
+    pub message: String,
+}
+
+impl Default for LineReport {
+    fn default() -> Self {
+        LineReport { state: LineState::Absent, progress: 0.0, seconds: 0.0, message: String::new() }
+    }
+}
+
+/// Everything the editor shows besides the lines.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelReport {
+    /// "loading …", "ready: …", or the error.
+    pub summary: String,
+    /// Whether the model is the random-weight demo checkpoint.
+    pub demo: bool,
+    /// Problems to show until the user dismisses them (state load notes, export results).
+    pub notes: Vec<String>,
+}
+
+pub struct Status {
+    states: [AtomicU8; MAX_LINES],
+    line_count: AtomicUsize,
+    /// Set once the worker has looked at the lines (before that, states say nothing).
+    scanned: AtomicBool,
+    /// Triggers that found no render ready while playing in real time.
+    pub missed_triggers: AtomicU64,
+    /// Live triggers that could not reach the worker (its queue was full).
+    pub dropped_live_triggers: AtomicU64,
+    lines: Mutex<Vec<LineReport>>,
+    model: Mutex<ModelReport>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Status {
+            states: std::array::from_fn(|_| AtomicU8::new(LineState::Absent as u8)),
+            line_count: AtomicUsize::new(0),
+            scanned: AtomicBool::new(false),
+            missed_triggers: AtomicU64::new(0),
+            dropped_live_triggers: AtomicU64::new(0),
+            lines: Mutex::new(vec![LineReport::default(); MAX_LINES]),
+            model: Mutex::new(ModelReport::default()),
+        }
+    }
+}
+
+impl Status {
+    /// Real-time safe.
+    pub fn state(&self, line: usize) -> LineState {
+        self.states.get(line).map_or(LineState::Absent, |s| LineState::from_u8(s.load(Ordering::Acquire)))
+    }
+
+    /// Real-time safe.
+    pub fn line_count(&self) -> usize {
+        self.line_count.load(Ordering::Acquire)
+    }
+
+    pub fn set_line_count(&self, count: usize) {
+        self.line_count.store(count, Ordering::Release);
+    }
+
+    /// Real-time safe.
+    pub fn worker_has_scanned(&self) -> bool {
+        self.scanned.load(Ordering::Acquire)
+    }
+
+    pub fn mark_scanned(&self) {
+        self.scanned.store(true, Ordering::Release);
+    }
+
+    pub fn set_line(&self, line: usize, report: LineReport) {
+        if let Some(state) = self.states.get(line) {
+            state.store(report.state as u8, Ordering::Release);
+            if let Some(slot) = lock(&self.lines).get_mut(line) {
+                *slot = report;
+            }
+        }
+    }
+
+    pub fn set_progress(&self, line: usize, progress: f32) {
+        if let Some(slot) = lock(&self.lines).get_mut(line) {
+            slot.progress = progress;
+        }
+    }
+
+    pub fn line(&self, line: usize) -> LineReport {
+        lock(&self.lines).get(line).cloned().unwrap_or_default()
+    }
+
+    pub fn model(&self) -> ModelReport {
+        lock(&self.model).clone()
+    }
+
+    pub fn set_model_summary(&self, summary: String, demo: bool) {
+        let mut model = lock(&self.model);
+        model.summary = summary;
+        model.demo = demo;
+    }
+
+    pub fn add_note(&self, note: String) {
+        tracing::warn!("{note}");
+        lock(&self.model).notes.push(note);
+    }
+
+    pub fn clear_notes(&self) {
+        lock(&self.model).notes.clear();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,256 @@
+//! One playing line: reads 48 kHz speech (a render or a live stream) and resamples it to the
+//! host rate, one sample at a time, without allocating.
+//!
+//! The resampler is rubato's FFT resampler with the settings of the engine's offline
+//! [`resample`](voxcpm_engine::audio_io::resample), driven the way its whole-clip method
+//! drives it: the startup delay is dropped and the output is exactly
+//! ⌈len · host_rate / 48000⌉ samples. A line played here is therefore the same audio the
+//! engine would write for that rate.
+
+use rubato::audioadapter_buffers::direct::InterleavedSlice;
+use rubato::{Fft, FixedSync, Resampler};
+
+use crate::handoff::Clip;
+
+/// Input frames per resampler call (the engine's offline setting).
+const CHUNK: usize = 1024;
+
+/// Where a voice's 48 kHz samples come from.
+enum Source {
+    Idle,
+    Clip {
+        clip: Clip,
+        position: usize,
+    },
+    /// A live stream; `ended` once its last segment has been read.
+    Live {
+        token: u32,
+        ended: bool,
+    },
+}
+
+/// What a live voice asks of the live ring.
+pub trait LiveInput {
+    /// Copies up to `out.len()` samples of stream `token` into `out`; returns how many and
+    /// whether the stream has ended. Samples of other streams are skipped.
+    fn read(&mut self, token: u32, out: &mut [f32]) -> (usize, bool);
+}
+
+pub struct Voice {
+    source: Source,
+    resampler: Option<Fft<f32>>,
+    input: Vec<f32>,
+    output: Vec<f32>,
+    /// Resampled samples in `output` not yet played: `output[read..filled]`.
+    read: usize,
+    filled: usize,
+    /// Resampler output still to drop (its startup delay).
+    skip: usize,
+    /// Input samples consumed so far and output samples produced so far (after the skip).
+    consumed: usize,
+    produced: usize,
+    /// Input frames pending in `input` for the next resampler call.
+    pending: usize,
+    ratio: f64,
+    /// Blocks the voice has been playing, for stealing the oldest.
+    pub age: u64,
+    /// A clip let go of, waiting to be sent back to the worker.
+    retired: Option<Clip>,
+}
+
+impl Voice {
+    /// A voice for `host_rate`; all allocation happens here.
+    pub fn new(source_rate: u32, host_rate: u32) -> Result<Voice, String> {
+        let resampler = if source_rate == host_rate {
+            None
+        } else {
+            Some(
+                Fft::<f32>::new(source_rate as usize, host_rate as usize, CHUNK, 1, FixedSync::Both)
+                    .map_err(|e| format!("cannot resample {source_rate} Hz to {host_rate} Hz: {e}"))?,
+            )
+        };
+        let (input_len, output_len) =
+            resampler.as_ref().map_or((0, 0), |r| (r.input_frames_max(), r.output_frames_max()));
+        Ok(Voice {
+            source: Source::Idle,
+            resampler,
+            input: vec![0.0; input_len],
+            output: vec![0.0; output_len],
+            read: 0,
+            filled: 0,
+            skip: 0,
+            consumed: 0,
+            produced: 0,
+            pending: 0,
+            ratio: f64::from(host_rate) / f64::from(source_rate),
+            age: 0,
+            retired: None,
+        })
+    }
+
+    pub fn is_idle(&self) -> bool {
+        matches!(self.source, Source::Idle)
+    }
+
+    /// Starts a clip. The clip the voice played before waits in
+    /// [`take_retired`](Self::take_retired); take it before the next start.
+    pub fn play_clip(&mut self, clip: Clip) {
+        self.start(Source::Clip { clip, position: 0 });
+    }
+
+    pub fn play_live(&mut self, token: u32) {
+        self.start(Source::Live { token, ended: false });
+    }
+
+    /// Stops at once; the clip it held waits in [`take_retired`](Self::take_retired).
+    pub fn stop(&mut self) {
+        self.finish();
+    }
+
+    fn start(&mut self, source: Source) {
+        self.stop();
+        self.source = source;
+        if let Some(resampler) = self.resampler.as_mut() {
+            resampler.reset();
+            self.skip = resampler.output_delay();
+        }
+        self.read = 0;
+        self.filled = 0;
+        self.consumed = 0;
+        self.produced = 0;
+        self.pending = 0;
+        self.age = 0;
+    }
+
+    /// The next output sample; `None` when no sample is available yet (a live stream running
+    /// behind) or the voice has finished (then it is idle).
+    pub fn next_sample(&mut self, live: &mut impl LiveInput) -> Option<f32> {
+        if self.resampler.is_none() {
+            return self.next_direct(live);
+        }
+        if self.read == self.filled && !self.refill(live) {
+            return None;
+        }
+        let sample = self.output[self.read];
+        self.read += 1;
+        Some(sample)
+    }
+
+    /// Fills `output` with the next resampled run; false when nothing could be produced.
+    fn refill(&mut self, live: &mut impl LiveInput) -> bool {
+        loop {
+            let total = self.total_output();
+            if total.is_some_and(|total| self.produced >= total) {
+                self.finish();
+                return false;
+            }
+            if !self.gather_input(live) {
+                return false;
+            }
+            let Some(resampler) = self.resampler.as_mut() else { return false };
+            let frames_in = resampler.input_frames_next();
+            let frames_out = resampler.output_frames_next();
+            let (Ok(input), Ok(mut output)) = (
+                InterleavedSlice::new(&self.input[..frames_in], 1, frames_in),
+                InterleavedSlice::new_mut(&mut self.output[..frames_out], 1, frames_out),
+            ) else {
+                return false;
+            };
+            let Ok((_, written)) = resampler.process_into_buffer(&input, &mut output, None) else { return false };
+            self.pending = 0;
+            let dropped = self.skip.min(written);
+            self.skip -= dropped;
+            let mut usable = written - dropped;
+            if let Some(total) = total {
+                usable = usable.min(total - self.produced);
+            }
+            self.produced += usable;
+            if usable > 0 {
+                self.read = dropped;
+                self.filled = dropped + usable;
+                return true;
+            }
+        }
+    }
+
+    /// Output length, once the input length is known.
+    fn total_output(&self) -> Option<usize> {
+        let input_len = match &self.source {
+            Source::Clip { clip, .. } => clip.len(),
+            Source::Live { ended: true, .. } => self.consumed,
+            _ => return None,
+        };
+        Some((self.ratio * input_len as f64).ceil() as usize)
+    }
+
+    /// Fills `input` to one resampler chunk: source samples, then zeros past the end.
+    fn gather_input(&mut self, live: &mut impl LiveInput) -> bool {
+        let Some(needed) = self.resampler.as_ref().map(|r| r.input_frames_next()) else { return false };
+        while self.pending < needed {
+            let space = &mut self.input[self.pending..needed];
+            let (got, ended) = match &mut self.source {
+                Source::Clip { clip, position } => {
+                    let n = space.len().min(clip.len() - *position);
+                    space[..n].copy_from_slice(&clip[*position..*position + n]);
+                    *position += n;
+                    (n, *position == clip.len())
+                }
+                Source::Live { token, ended } => {
+                    if *ended {
+                        (0, true)
+                    } else {
+                        let (n, end) = live.read(*token, space);
+                        *ended = end;
+                        (n, end)
+                    }
+                }
+                Source::Idle => return false,
+            };
+            self.pending += got;
+            self.consumed += got;
+            if ended {
+                self.input[self.pending..needed].fill(0.0);
+                self.pending = needed;
+            } else if got == 0 {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Host at the engine's rate: samples pass straight through.
+    fn next_direct(&mut self, live: &mut impl LiveInput) -> Option<f32> {
+        let sample = match &mut self.source {
+            Source::Clip { clip, position } => clip.get(*position).copied().inspect(|_| *position += 1),
+            Source::Live { token, ended } => {
+                let mut one = [0.0];
+                let (n, end) = if *ended { (0, true) } else { live.read(*token, &mut one) };
+                *ended = end;
+                if n == 1 {
+                    return Some(one[0]);
+                }
+                if !end {
+                    return None;
+                }
+                None
+            }
+            Source::Idle => return None,
+        };
+        if sample.is_none() {
+            self.finish();
+        }
+        sample
+    }
+
+    /// Goes idle, keeping the clip for [`take_retired`](Self::take_retired).
+    fn finish(&mut self) {
+        if let Source::Clip { clip, .. } = std::mem::replace(&mut self.source, Source::Idle) {
+            self.retired = Some(clip);
+        }
+    }
+
+    /// The clip of a voice that finished on its own, to be freed off the audio thread.
+    pub fn take_retired(&mut self) -> Option<Clip> {
+        self.retired.take()
+    }
+}

@@ -1,0 +1,452 @@
+//! The instance's worker thread: keeps every line rendered ahead (from the disk cache or the
+//! shared engine), serves live triggers by streaming, frees what the audio thread lets go of,
+//! and runs the editor's chores. Generation never runs on nice-plug's background thread, which
+//! every instance in the process shares.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use voxcpm_engine::hub::ModelSource;
+use voxcpm_engine::pipeline::SpeechOptions;
+use voxcpm_engine::runtime::{GenerateOptions, Status as EngineStatus, model_key, request_key};
+use voxcpm_engine::wav::write_float_file;
+
+use crate::handoff::{Clip, LiveSegment, ToAudio, ToWorker, WorkerEnds};
+use crate::params::VoxParams;
+use crate::project::MAX_LINES;
+use crate::render_cache::RenderCache;
+use crate::shared_engine::{self, SharedEngine};
+use crate::status::{LineReport, LineState, Status};
+
+/// How often the worker looks for edits and messages when idle.
+const TICK: Duration = Duration::from_millis(10);
+
+/// Chores the editor asks for.
+pub enum Command {
+    /// Write line k's render as a WAV into the export folder.
+    Export(usize),
+}
+
+/// Everything that shapes one line's render.
+#[derive(Debug, Clone, PartialEq)]
+struct LineSpec {
+    text: String,
+    voice: Option<PathBuf>,
+    cfg: f32,
+    steps: usize,
+    seed: u64,
+}
+
+impl LineSpec {
+    fn options(&self) -> GenerateOptions {
+        GenerateOptions {
+            audio_prompt: self.voice.clone(),
+            speech: SpeechOptions { cfg_value: self.cfg, inference_timesteps: self.steps, ..SpeechOptions::default() },
+            seed: Some(self.seed),
+            ..GenerateOptions::default()
+        }
+    }
+}
+
+/// The lines as the project and parameters describe them now (`None`: nothing to render).
+fn current_specs(params: &VoxParams) -> Vec<Option<LineSpec>> {
+    let project = params.project();
+    let live = params.live.value();
+    project
+        .lines
+        .iter()
+        .take(MAX_LINES)
+        .map(|line| {
+            (!live && !line.text.trim().is_empty()).then(|| LineSpec {
+                text: line.text.clone(),
+                voice: line.voice.clone().or_else(|| project.voice.clone()),
+                cfg: params.cfg.value(),
+                steps: params.steps.value().max(1) as usize,
+                seed: params.seed.value().max(0) as u64,
+            })
+        })
+        .collect()
+}
+
+/// A line's spec for live play (live mode renders nothing ahead, so `current_specs` is empty).
+fn live_spec(params: &VoxParams, line: usize) -> LineSpec {
+    let project = params.project();
+    let chosen = project.lines.get(line);
+    LineSpec {
+        text: chosen.map(|l| l.text.clone()).unwrap_or_default(),
+        voice: chosen.and_then(|l| l.voice.clone()).or_else(|| project.voice.clone()),
+        cfg: params.cfg.value(),
+        steps: params.steps.value().max(1) as usize,
+        seed: params.seed.value().max(0) as u64,
+    }
+}
+
+/// A line as the worker last handled it.
+#[derive(Default)]
+struct LineSlot {
+    spec: Option<LineSpec>,
+    /// The model the render was made with.
+    model_key: String,
+    clip: Option<Clip>,
+    /// The spec needs rendering (or failed: then it waits for an edit).
+    dirty: bool,
+}
+
+/// The model in use and what is known of it.
+struct Model {
+    engine: SharedEngine,
+    /// Known once it has loaded.
+    key: Option<String>,
+    sample_rate: u32,
+}
+
+/// The worker's handle, owned by the plugin instance; dropping it stops and joins the thread.
+pub struct Worker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    pub fn spawn(
+        params: Arc<VoxParams>,
+        status: Arc<Status>,
+        ends: WorkerEnds,
+        inbox: Receiver<Command>,
+    ) -> std::io::Result<Worker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let state = WorkerState {
+            params,
+            status,
+            ends,
+            inbox,
+            stop: Arc::clone(&stop),
+            lines: (0..MAX_LINES).map(|_| LineSlot::default()).collect(),
+            model: None,
+            model_request: None,
+            cache: RenderCache::new(crate::render_cache::default_dir()),
+        };
+        let thread = std::thread::Builder::new().name("voxcpm-plugin-worker".into()).spawn(move || state.run())?;
+        Ok(Worker { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            // A render in progress is cancelled at its next patch.
+            let _ = thread.join();
+        }
+    }
+}
+
+struct WorkerState {
+    params: Arc<VoxParams>,
+    status: Arc<Status>,
+    ends: WorkerEnds,
+    inbox: Receiver<Command>,
+    stop: Arc<AtomicBool>,
+    lines: Vec<LineSlot>,
+    model: Option<Model>,
+    /// The model setting last acted on (`Some(None)`: the automatic choice).
+    model_request: Option<Option<PathBuf>>,
+    cache: RenderCache,
+}
+
+impl WorkerState {
+    fn run(mut self) {
+        while !self.stop.load(Ordering::Relaxed) {
+            let tick = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tick()));
+            if tick.is_err() {
+                self.status.add_note("internal error in the plugin worker (see the log); it carries on".into());
+                for line in &mut self.lines {
+                    line.dirty = line.spec.is_some();
+                }
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        match self.inbox.recv_timeout(TICK) {
+            Ok(Command::Export(line)) => self.export(line),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+        }
+        if let Some((line, token)) = self.take_audio_messages() {
+            self.serve_live(line, token);
+            return;
+        }
+        self.follow_model_setting();
+        self.scan_lines();
+        if let Some(line) = self.lines.iter().position(|l| l.dirty) {
+            self.render(line);
+        }
+    }
+
+    /// Frees retired clips; returns the newest live trigger, if any.
+    fn take_audio_messages(&mut self) -> Option<(usize, u32)> {
+        let mut live = None;
+        while let Ok(message) = self.ends.from_audio.pop() {
+            match message {
+                ToWorker::Retired(clip) => drop(clip),
+                ToWorker::Live { line, token } => live = Some((line, token)),
+            }
+        }
+        live
+    }
+
+    /// Starts the model the project names when that setting changes.
+    fn follow_model_setting(&mut self) {
+        let wanted = self.params.project().model.clone();
+        if self.model_request.as_ref() != Some(&wanted) {
+            self.model_request = Some(wanted.clone());
+            self.model = None;
+            let name = wanted.as_ref().map(|p| p.display().to_string());
+            match shared_engine::acquire(name.as_deref()) {
+                Ok(engine) => {
+                    let demo = engine.choice.source == ModelSource::Demo;
+                    self.status.set_model_summary(format!("loading {}", engine.choice.model), demo);
+                    self.model = Some(Model { engine, key: None, sample_rate: 0 });
+                }
+                Err(e) => self.status.set_model_summary(e.to_string(), false),
+            }
+        }
+        let Some(model) = self.model.as_mut().filter(|m| m.key.is_none()) else { return };
+        let info = model.engine.server.info();
+        match info.status {
+            EngineStatus::Ready => {
+                let dir = info.model_dir.unwrap_or_else(|| PathBuf::from(&info.model));
+                match model_key(&dir, None) {
+                    Ok(key) => {
+                        model.key = Some(key);
+                        model.sample_rate = info.sample_rate.unwrap_or(48_000);
+                        let shared = shared_engine::loaded_models();
+                        let demo = model.engine.choice.source == ModelSource::Demo;
+                        let label = if demo { " (DEMO: random weights, speaks noise)" } else { "" };
+                        self.status.set_model_summary(
+                            format!("ready: {}{label} [{shared} model(s) in this process]", dir.display()),
+                            demo,
+                        );
+                    }
+                    Err(e) => self.status.set_model_summary(format!("cannot identify the model: {e}"), false),
+                }
+            }
+            EngineStatus::Failed(message) => {
+                self.status.set_model_summary(format!("model failed to load: {message}"), false);
+                self.model = None;
+            }
+            EngineStatus::Loading | EngineStatus::Stopped => {}
+        }
+    }
+
+    /// Compares the lines with what was rendered; changed lines are withdrawn from the audio
+    /// thread and queued.
+    fn scan_lines(&mut self) {
+        if !self.params.project().dropped.is_empty() {
+            for note in std::mem::take(&mut self.params.project_mut().dropped) {
+                self.status.add_note(format!("project state: dropped {note}"));
+            }
+        }
+        let specs = current_specs(&self.params);
+        self.status.set_line_count(specs.len());
+        let model_key = self.model.as_ref().and_then(|m| m.key.clone()).unwrap_or_default();
+        for (index, slot) in self.lines.iter_mut().enumerate() {
+            let spec = specs.get(index).cloned().flatten();
+            if slot.spec == spec && (slot.model_key == model_key || spec.is_none()) {
+                continue;
+            }
+            slot.spec = spec;
+            slot.model_key = model_key.clone();
+            slot.dirty = slot.spec.is_some();
+            if let Some(old) = slot.clip.take() {
+                drop(old);
+                let _ = self.ends.to_audio.push(ToAudio::Clip { line: index, clip: None });
+            }
+            let state = if slot.dirty { LineState::Queued } else { LineState::Absent };
+            self.status.set_line(index, LineReport { state, ..LineReport::default() });
+        }
+        self.status.mark_scanned();
+        if self.model.as_ref().is_none_or(|m| m.key.is_none()) {
+            self.fail_queued_lines_without_a_model();
+        }
+    }
+
+    /// With no model coming, queued lines fail (and say why) instead of waiting forever.
+    fn fail_queued_lines_without_a_model(&mut self) {
+        if self.model.is_some() {
+            return; // still loading
+        }
+        let why = format!("no model: {}", self.status.model().summary);
+        for (index, slot) in self.lines.iter_mut().enumerate() {
+            if slot.dirty {
+                slot.dirty = false;
+                self.status.set_line(index, failed(&why));
+            }
+        }
+    }
+
+    fn render(&mut self, index: usize) {
+        let Some(model) = self.model.as_ref() else { return };
+        let (Some(key), Some(spec)) = (model.key.clone(), self.lines[index].spec.clone()) else { return };
+        let (server, sample_rate) = (Arc::clone(&model.engine.server), model.sample_rate);
+        self.lines[index].dirty = false;
+        let options = spec.options();
+        let request = match request_key(&key, &spec.text, &options) {
+            Ok(request) => request,
+            Err(e) => return self.status.set_line(index, failed(&e.to_string())),
+        };
+        let (samples, note) = match self.cache.load(&request, sample_rate) {
+            Some(samples) => (samples, "from the render cache".to_owned()),
+            None => {
+                self.status.set_line(index, LineReport { state: LineState::Rendering, ..LineReport::default() });
+                let status = Arc::clone(&self.status);
+                let params = Arc::clone(&self.params);
+                let stop = Arc::clone(&self.stop);
+                let wanted = spec.clone();
+                let result = server.generate_with_progress(&spec.text, &options, move |p| {
+                    status.set_progress(index, p.patches as f32 / p.cap.max(1) as f32);
+                    let still_wanted = current_specs(&params).get(index).cloned().flatten().as_ref() == Some(&wanted);
+                    if still_wanted && !stop.load(Ordering::Relaxed) {
+                        ControlFlow::Continue(())
+                    } else {
+                        ControlFlow::Break(())
+                    }
+                });
+                match result {
+                    Ok(speech) => {
+                        let note = match self.cache.store(&request, &speech.samples, speech.sample_rate) {
+                            Ok(()) => String::new(),
+                            Err(e) => format!("not cached: {e}"),
+                        };
+                        (speech.samples, note)
+                    }
+                    // Edited while rendering: the next scan queues the new version.
+                    Err(voxcpm_engine::Error::Cancelled) => {
+                        self.lines[index].spec = None;
+                        return;
+                    }
+                    Err(e) => return self.status.set_line(index, failed(&e.to_string())),
+                }
+            }
+        };
+        let seconds = samples.len() as f32 / sample_rate as f32;
+        let clip: Clip = samples.into();
+        self.lines[index].clip = Some(Arc::clone(&clip));
+        if self.ends.to_audio.push(ToAudio::Clip { line: index, clip: Some(clip) }).is_err() {
+            return self.status.set_line(index, failed("the audio thread is not taking renders (queue full)"));
+        }
+        self.status.set_line(index, LineReport { state: LineState::Ready, progress: 1.0, seconds, message: note });
+    }
+
+    /// Streams `line` as live stream `token` until it ends, a newer trigger replaces it, or
+    /// the plugin closes.
+    fn serve_live(&mut self, mut line: usize, mut token: u32) {
+        self.follow_model_setting();
+        loop {
+            let next = self.stream_one(line, token);
+            let Some((next_line, next_token)) = next else { return };
+            line = next_line;
+            token = next_token;
+        }
+    }
+
+    /// Streams one live trigger; returns a newer trigger that interrupted it.
+    fn stream_one(&mut self, line: usize, token: u32) -> Option<(usize, u32)> {
+        let end = |ends: &mut WorkerEnds| {
+            let _ = ends.live_segments.push(LiveSegment { token, len: 0, end: true });
+        };
+        let Some(server) = self.model.as_ref().filter(|m| m.key.is_some()).map(|m| Arc::clone(&m.engine.server)) else {
+            self.status.add_note(format!("line {}: no model ready for live play", line + 1));
+            end(&mut self.ends);
+            return None;
+        };
+        let spec = live_spec(&self.params, line);
+        let mut stream = match server.generate_streaming(&spec.text, &spec.options()) {
+            Ok(stream) => stream,
+            Err(e) => {
+                self.status.add_note(format!("line {}: {e}", line + 1));
+                end(&mut self.ends);
+                return None;
+            }
+        };
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            if let Some(newer) = self.take_audio_messages() {
+                // Dropping the stream cancels it; the audio thread skips what is left of it.
+                return Some(newer);
+            }
+            match stream.next_chunk_timeout(TICK) {
+                Ok(Some(chunk)) => {
+                    if !self.push_live(&chunk) {
+                        return None;
+                    }
+                    let _ = self.ends.live_segments.push(LiveSegment { token, len: chunk.len(), end: false });
+                }
+                Ok(None) => {
+                    end(&mut self.ends);
+                    return None;
+                }
+                Err(voxcpm_engine::Error::Timeout(_)) => {}
+                Err(e) => {
+                    self.status.add_note(format!("line {}: {e}", line + 1));
+                    end(&mut self.ends);
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Pushes samples into the live ring, waiting for room; false if the plugin closes first.
+    fn push_live(&mut self, mut samples: &[f32]) -> bool {
+        while !samples.is_empty() {
+            let room = self.ends.live_samples.slots().min(samples.len());
+            if room == 0 {
+                if self.stop.load(Ordering::Relaxed) {
+                    return false;
+                }
+                std::thread::sleep(TICK);
+                continue;
+            }
+            if let Ok(mut chunk) = self.ends.live_samples.write_chunk(room) {
+                let (a, b) = chunk.as_mut_slices();
+                let split = a.len();
+                a.copy_from_slice(&samples[..split]);
+                b.copy_from_slice(&samples[split..room]);
+                chunk.commit_all();
+            }
+            samples = &samples[room..];
+        }
+        true
+    }
+
+    fn export(&mut self, line: usize) {
+        let note = match (self.lines.get(line).and_then(|l| l.clip.clone()), self.model.as_ref()) {
+            (Some(clip), Some(model)) => {
+                let dir = self.params.project().export_dir.clone().unwrap_or_else(home_dir);
+                let path = dir.join(format!("voxcpm-line-{}.wav", line + 1));
+                match write_float_file(&path, &clip, model.sample_rate) {
+                    Ok(()) => format!("line {} exported to {}", line + 1, path.display()),
+                    Err(e) => format!("line {}: export failed: {e}", line + 1),
+                }
+            }
+            _ => format!("line {}: nothing to export yet (not rendered)", line + 1),
+        };
+        self.status.add_note(note);
+    }
+}
+
+fn failed(message: &str) -> LineReport {
+    LineReport { state: LineState::Failed, message: message.to_owned(), ..LineReport::default() }
+}
+
+fn home_dir() -> PathBuf {
+    std::env::var_os(if cfg!(windows) { "USERPROFILE" } else { "HOME" })
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+}
