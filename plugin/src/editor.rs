@@ -170,13 +170,13 @@ impl EditorApp {
                     if !report.message.is_empty() {
                         label.on_hover_text(&report.message);
                     }
-                    if ui.button("▶").on_hover_text("play").clicked() {
+                    if ui.button("play").on_hover_text("play the line now").clicked() {
                         self.triggers.request(index);
                     }
                     if ui.button("export").clicked() {
                         let _ = self.commands.send(Command::Export(index));
                     }
-                    if ui.button("✕").on_hover_text("remove the line").clicked() {
+                    if ui.button("remove").on_hover_text("remove the line").clicked() {
                         remove = Some(index);
                     }
                 });

@@ -26,6 +26,7 @@ mod worker;
 
 use params::{OutputMode, Retrigger, VoxParams};
 use player::{EditorTriggers, Player, TriggerMode};
+use render_cache::RenderCache;
 use status::Status;
 use worker::{Command, Worker};
 
@@ -69,7 +70,8 @@ impl VoxCpm {
         }
         let inbox = self.inbox.take().ok_or("the worker's command queue is gone")?;
         let (audio_ends, worker_ends) = handoff::channels();
-        let worker = Worker::spawn(Arc::clone(&self.params), Arc::clone(&self.status), worker_ends, inbox)
+        let cache = RenderCache::new(render_cache::default_dir());
+        let worker = Worker::spawn(Arc::clone(&self.params), Arc::clone(&self.status), worker_ends, inbox, cache)
             .map_err(|e| format!("cannot start the worker thread: {e}"))?;
         self.player = Some(Player::new(audio_ends, Arc::clone(&self.status), Arc::clone(&self.triggers)));
         self.worker = Some(worker);
@@ -123,6 +125,8 @@ impl Plugin for VoxCpm {
         _context: &mut impl ActivateContext<Self>,
     ) -> bool {
         self.offline = buffer_config.process_mode == ProcessMode::Offline;
+        // The host may have loaded a project since the worker last looked.
+        self.status.request_scan();
         let prepared = self.start_worker().and_then(|()| {
             let player = self.player.as_mut().ok_or("no player")?;
             player.prepare(ENGINE_RATE, buffer_config.sample_rate.round() as u32)

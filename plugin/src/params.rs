@@ -6,13 +6,15 @@ use nice_plug::prelude::*;
 
 use crate::project::Project;
 
-/// Where the speech goes.
+/// Where the speech goes. Variant ids keep saved projects valid if variants are reordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum OutputMode {
     /// The same signal on every output channel.
+    #[id = "stereo"]
     #[name = "Stereo"]
     Stereo,
     /// The first channel only, for hosts that route one channel of an instrument to a mono track.
+    #[id = "mono"]
     #[name = "Mono (left)"]
     Mono,
 }
@@ -21,9 +23,11 @@ pub enum OutputMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum Retrigger {
     /// Stop what plays and start the new line.
+    #[id = "cut"]
     #[name = "Cut"]
     Cut,
     /// Let lines overlap (up to the voice count; the oldest is stolen).
+    #[id = "overlap"]
     #[name = "Overlap"]
     Overlap,
 }

@@ -18,6 +18,7 @@ pub struct SharedEngine {
 /// The runtime for `model` (a checkpoint folder; `None` = the automatic choice), started on
 /// first use. Loading happens on the runtime's own thread; this returns at once.
 pub fn acquire(model: Option<&str>) -> voxcpm_engine::Result<SharedEngine> {
+    leave_a_core_to_the_host();
     let choice = hub::choose(model)?;
     let mut servers = SERVERS.lock().unwrap_or_else(|p| p.into_inner());
     servers.retain(|(_, server)| server.strong_count() > 0);
@@ -32,4 +33,18 @@ pub fn acquire(model: Option<&str>) -> voxcpm_engine::Result<SharedEngine> {
 /// How many models this process holds now.
 pub fn loaded_models() -> usize {
     SERVERS.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|(_, s)| s.strong_count() > 0).count()
+}
+
+/// The CPU backend computes on rayon's global pool, which lives inside the host's process: keep
+/// one core free for the host's audio and GUI threads. (Ignored if something in the process has
+/// already set the pool up.)
+fn leave_a_core_to_the_host() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cores.saturating_sub(1).max(1);
+        if rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().is_ok() {
+            tracing::info!("engine threads: {threads} of {cores} cores");
+        }
+    });
 }

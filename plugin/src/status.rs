@@ -4,7 +4,7 @@
 //! rendering, whether a render it waits for can still come) and bumps atomic counters; the
 //! editor reads the rest under a mutex the audio thread never touches.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::project::MAX_LINES;
@@ -70,8 +70,10 @@ pub struct ModelReport {
 pub struct Status {
     states: [AtomicU8; MAX_LINES],
     line_count: AtomicUsize,
-    /// Set once the worker has looked at the lines (before that, states say nothing).
-    scanned: AtomicBool,
+    /// Scans asked for (bumped at each activation, when the host may have loaded new state)
+    /// and the last one the worker completed: states are current only when they are equal.
+    scans_wanted: AtomicU64,
+    scans_done: AtomicU64,
     /// Triggers that found no render ready while playing in real time.
     pub missed_triggers: AtomicU64,
     /// Live triggers that could not reach the worker (its queue was full).
@@ -85,7 +87,8 @@ impl Default for Status {
         Status {
             states: std::array::from_fn(|_| AtomicU8::new(LineState::Absent as u8)),
             line_count: AtomicUsize::new(0),
-            scanned: AtomicBool::new(false),
+            scans_wanted: AtomicU64::new(1),
+            scans_done: AtomicU64::new(0),
             missed_triggers: AtomicU64::new(0),
             dropped_live_triggers: AtomicU64::new(0),
             lines: Mutex::new(vec![LineReport::default(); MAX_LINES]),
@@ -111,14 +114,29 @@ impl Status {
 
     /// Real-time safe.
     pub fn worker_has_scanned(&self) -> bool {
-        self.scanned.load(Ordering::Acquire)
+        self.scans_done.load(Ordering::Acquire) >= self.scans_wanted.load(Ordering::Acquire)
     }
 
-    pub fn mark_scanned(&self) {
-        self.scanned.store(true, Ordering::Release);
+    /// The lines may have changed behind the worker's back (a state load): until its next
+    /// scan, the line states are stale.
+    pub fn request_scan(&self) {
+        self.scans_wanted.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Call before reading the lines; pass the result to [`finish_scan`](Self::finish_scan).
+    pub fn begin_scan(&self) -> u64 {
+        self.scans_wanted.load(Ordering::Acquire)
+    }
+
+    pub fn finish_scan(&self, begun: u64) {
+        self.scans_done.fetch_max(begun, Ordering::AcqRel);
+    }
+
+    /// Failures also go to the log, so they are seen with the editor closed.
     pub fn set_line(&self, line: usize, report: LineReport) {
+        if report.state == LineState::Failed {
+            tracing::warn!("line {}: {}", line + 1, report.message);
+        }
         if let Some(state) = self.states.get(line) {
             state.store(report.state as u8, Ordering::Release);
             if let Some(slot) = lock(&self.lines).get_mut(line) {
@@ -142,6 +160,7 @@ impl Status {
     }
 
     pub fn set_model_summary(&self, summary: String, demo: bool) {
+        tracing::info!("model: {summary}");
         let mut model = lock(&self.model);
         model.summary = summary;
         model.demo = demo;

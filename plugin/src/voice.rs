@@ -125,6 +125,9 @@ impl Voice {
     /// The next output sample; `None` when no sample is available yet (a live stream running
     /// behind) or the voice has finished (then it is idle).
     pub fn next_sample(&mut self, live: &mut impl LiveInput) -> Option<f32> {
+        if self.is_idle() {
+            return None;
+        }
         if self.resampler.is_none() {
             return self.next_direct(live);
         }
@@ -139,14 +142,15 @@ impl Voice {
     /// Fills `output` with the next resampled run; false when nothing could be produced.
     fn refill(&mut self, live: &mut impl LiveInput) -> bool {
         loop {
-            let total = self.total_output();
-            if total.is_some_and(|total| self.produced >= total) {
+            if self.total_output().is_some_and(|total| self.produced >= total) {
                 self.finish();
                 return false;
             }
             if !self.gather_input(live) {
                 return false;
             }
+            // Known only now if a live stream's end came in with this input.
+            let total = self.total_output();
             let Some(resampler) = self.resampler.as_mut() else { return false };
             let frames_in = resampler.input_frames_next();
             let frames_out = resampler.output_frames_next();
@@ -252,5 +256,97 @@ impl Voice {
     /// The clip of a voice that finished on its own, to be freed off the audio thread.
     pub fn take_retired(&mut self) -> Option<Clip> {
         self.retired.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use voxcpm_engine::audio_io::resample;
+
+    const ENGINE_RATE: u32 = 48_000;
+    const HOST_RATES: [u32; 4] = [44_100, 48_000, 88_200, 96_000];
+
+    fn clip() -> Clip {
+        (0..20_011).map(|i| ((i as f32 * 0.013).sin() + (i as f32 * 0.31).sin()) * 0.4).collect::<Vec<_>>().into()
+    }
+
+    /// Live input that hands out a clip in uneven pieces, with empty reads in between (a stream
+    /// running behind playback).
+    struct Trickle {
+        samples: Clip,
+        position: usize,
+        calls: usize,
+    }
+
+    impl LiveInput for Trickle {
+        fn read(&mut self, _token: u32, out: &mut [f32]) -> (usize, bool) {
+            self.calls += 1;
+            if self.calls % 3 == 0 {
+                return (0, false);
+            }
+            let n = out.len().min(self.calls * 37 % 500 + 1).min(self.samples.len() - self.position);
+            out[..n].copy_from_slice(&self.samples[self.position..self.position + n]);
+            self.position += n;
+            (n, self.position == self.samples.len())
+        }
+    }
+
+    fn drain(voice: &mut Voice, live: &mut impl LiveInput) -> Vec<f32> {
+        let mut out = Vec::new();
+        while !voice.is_idle() {
+            if let Some(sample) = voice.next_sample(live) {
+                out.push(sample);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_clip_plays_exactly_as_the_engine_resamples_it_at_every_host_rate() {
+        let clip = clip();
+        for rate in HOST_RATES {
+            let expected = resample(&clip, ENGINE_RATE, rate).unwrap();
+            let mut voice = Voice::new(ENGINE_RATE, rate).unwrap();
+            voice.play_clip(Arc::clone(&clip));
+            let played = drain(&mut voice, &mut Trickle { samples: Arc::from(&[][..]), position: 0, calls: 0 });
+            assert_eq!(played.len(), expected.len(), "{rate} Hz: length");
+            let error = played.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(error < 1e-6, "{rate} Hz: differs from the engine's resampling by {error}");
+            assert!(
+                voice.take_retired().is_some(),
+                "{rate} Hz: the finished clip waits to be freed off the audio thread"
+            );
+        }
+    }
+
+    #[test]
+    fn a_live_stream_arriving_in_pieces_plays_the_same_samples_as_the_whole_clip() {
+        let clip = clip();
+        for rate in HOST_RATES {
+            let mut voice = Voice::new(ENGINE_RATE, rate).unwrap();
+            voice.play_clip(Arc::clone(&clip));
+            let whole = drain(&mut voice, &mut Trickle { samples: Arc::from(&[][..]), position: 0, calls: 0 });
+            voice.play_live(7);
+            let mut trickle = Trickle { samples: Arc::clone(&clip), position: 0, calls: 0 };
+            let live = drain(&mut voice, &mut trickle);
+            assert_eq!(live.len(), whole.len(), "{rate} Hz: length");
+            let first_difference = live.iter().zip(&whole).position(|(a, b)| a != b);
+            assert_eq!(first_difference, None, "{rate} Hz: first differing sample");
+        }
+    }
+
+    #[test]
+    fn a_stopped_voice_goes_idle_at_once_and_gives_back_its_clip() {
+        let mut voice = Voice::new(ENGINE_RATE, 44_100).unwrap();
+        voice.play_clip(clip());
+        let mut none = Trickle { samples: Arc::from(&[][..]), position: 0, calls: 0 };
+        assert!(voice.next_sample(&mut none).is_some());
+        voice.stop();
+        assert!(voice.is_idle());
+        assert!(voice.next_sample(&mut none).is_none());
+        assert!(voice.take_retired().is_some());
     }
 }

@@ -117,6 +117,7 @@ impl Worker {
         status: Arc<Status>,
         ends: WorkerEnds,
         inbox: Receiver<Command>,
+        cache: RenderCache,
     ) -> std::io::Result<Worker> {
         let stop = Arc::new(AtomicBool::new(false));
         let state = WorkerState {
@@ -128,7 +129,7 @@ impl Worker {
             lines: (0..MAX_LINES).map(|_| LineSlot::default()).collect(),
             model: None,
             model_request: None,
-            cache: RenderCache::new(crate::render_cache::default_dir()),
+            cache,
         };
         let thread = std::thread::Builder::new().name("voxcpm-plugin-worker".into()).spawn(move || state.run())?;
         Ok(Worker { stop, thread: Some(thread) })
@@ -246,6 +247,7 @@ impl WorkerState {
     /// Compares the lines with what was rendered; changed lines are withdrawn from the audio
     /// thread and queued.
     fn scan_lines(&mut self) {
+        let scan = self.status.begin_scan();
         if !self.params.project().dropped.is_empty() {
             for note in std::mem::take(&mut self.params.project_mut().dropped) {
                 self.status.add_note(format!("project state: dropped {note}"));
@@ -269,7 +271,7 @@ impl WorkerState {
             let state = if slot.dirty { LineState::Queued } else { LineState::Absent };
             self.status.set_line(index, LineReport { state, ..LineReport::default() });
         }
-        self.status.mark_scanned();
+        self.status.finish_scan(scan);
         if self.model.as_ref().is_none_or(|m| m.key.is_none()) {
             self.fail_queued_lines_without_a_model();
         }
@@ -449,4 +451,146 @@ fn home_dir() -> PathBuf {
     std::env::var_os(if cfg!(windows) { "USERPROFILE" } else { "HOME" })
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::mpsc::{Sender, channel};
+    use std::time::Instant;
+
+    use super::*;
+    use crate::handoff::{self, AudioEnds};
+    use crate::project::Line;
+
+    const PATIENCE: Duration = Duration::from_secs(120);
+
+    fn demo_model() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/demo-checkpoint")
+    }
+
+    struct Running {
+        params: Arc<VoxParams>,
+        status: Arc<Status>,
+        audio: AudioEnds,
+        commands: Sender<Command>,
+        _worker: Worker,
+    }
+
+    /// A worker on the demo model with `lines`, rendering into `cache`.
+    fn start(lines: Vec<Line>, cache: &Path) -> Running {
+        let params = Arc::new(VoxParams::default());
+        {
+            let mut project = params.project_mut();
+            project.lines = lines;
+            project.model = Some(demo_model());
+        }
+        let status = Arc::new(Status::default());
+        let (audio, worker_ends) = handoff::channels();
+        let (commands, inbox) = channel();
+        let worker = Worker::spawn(
+            Arc::clone(&params),
+            Arc::clone(&status),
+            worker_ends,
+            inbox,
+            RenderCache::new(cache.to_owned()),
+        )
+        .unwrap();
+        Running { params, status, audio, commands, _worker: worker }
+    }
+
+    fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !done() {
+            assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn settled(status: &Status, line: usize) -> bool {
+        matches!(status.state(line), LineState::Ready | LineState::Failed)
+    }
+
+    /// The next clip message for `line` (skipping others), waiting for it.
+    fn next_clip(audio: &mut AudioEnds, line: usize) -> Option<Clip> {
+        let mut found = None;
+        wait_until("a clip message", || match audio.from_worker.pop() {
+            Ok(ToAudio::Clip { line: l, clip }) if l == line => {
+                found = Some(clip);
+                true
+            }
+            _ => false,
+        });
+        found.flatten()
+    }
+
+    #[test]
+    fn lines_render_ahead_and_a_later_worker_takes_them_from_the_render_cache() {
+        let cache = tempfile::tempdir().unwrap();
+        let mut first = start(vec![Line::new("First line."), Line::new("Second line.")], cache.path());
+        wait_until("both renders", || settled(&first.status, 0) && settled(&first.status, 1));
+        for line in 0..2 {
+            assert_eq!(first.status.state(line), LineState::Ready, "{:?}", first.status.line(line));
+            assert!(first.status.line(line).message.is_empty(), "rendered, not cached");
+        }
+        let clip = next_clip(&mut first.audio, 0).expect("line 1's render reaches the audio thread");
+        assert!(clip.len() > 1000);
+
+        let mut second = start(vec![Line::new("First line."), Line::new("Second line.")], cache.path());
+        wait_until("the cached renders", || settled(&second.status, 0) && settled(&second.status, 1));
+        assert_eq!(second.status.line(0).message, "from the render cache");
+        assert_eq!(next_clip(&mut second.audio, 0).expect("cached clip"), clip, "the cache returns the same audio");
+    }
+
+    #[test]
+    fn an_edited_line_withdraws_its_old_render_and_renders_the_new_text() {
+        let cache = tempfile::tempdir().unwrap();
+        let mut running = start(vec![Line::new("Before the edit.")], cache.path());
+        let before = next_clip(&mut running.audio, 0).expect("first render");
+        running.params.project_mut().lines[0].text = "After the edit, a different line.".into();
+        assert!(next_clip(&mut running.audio, 0).is_none(), "the old render is withdrawn first");
+        let after = next_clip(&mut running.audio, 0).expect("the new render");
+        assert_ne!(after, before);
+    }
+
+    #[test]
+    fn a_missing_voice_file_fails_its_line_with_a_message_naming_the_file() {
+        let cache = tempfile::tempdir().unwrap();
+        let voice = Some(PathBuf::from("/nonexistent/voice-for-line-1.wav"));
+        let running = start(vec![Line { text: "Hello.".into(), voice }, Line::new("Fine.")], cache.path());
+        wait_until("both lines", || settled(&running.status, 0) && settled(&running.status, 1));
+        let report = running.status.line(0);
+        assert_eq!(report.state, LineState::Failed);
+        assert!(report.message.contains("voice-for-line-1.wav"), "{}", report.message);
+        assert_eq!(running.status.state(1), LineState::Ready, "the other line is unaffected");
+    }
+
+    #[test]
+    fn a_model_folder_that_does_not_exist_fails_every_line_and_says_why() {
+        let cache = tempfile::tempdir().unwrap();
+        let running = start(vec![Line::new("Hello.")], cache.path());
+        running.params.project_mut().model = Some("/nonexistent/model-folder".into());
+        wait_until("the failure", || running.status.state(0) == LineState::Failed);
+        let summary = running.status.model().summary;
+        assert!(summary.contains("/nonexistent/model-folder"), "{summary}");
+        assert!(running.status.line(0).message.contains("no model"), "{:?}", running.status.line(0));
+    }
+
+    #[test]
+    fn export_writes_a_rendered_line_as_a_wav_and_reports_where() {
+        let cache = tempfile::tempdir().unwrap();
+        let exports = tempfile::tempdir().unwrap();
+        let mut running = start(vec![Line::new("Export me.")], cache.path());
+        running.params.project_mut().export_dir = Some(exports.path().to_owned());
+        let clip = next_clip(&mut running.audio, 0).expect("render");
+        running.commands.send(Command::Export(0)).unwrap();
+        let file = exports.path().join("voxcpm-line-1.wav");
+        wait_until("the export note", || running.status.model().notes.iter().any(|n| n.contains("exported")));
+        let (samples, rate) = voxcpm_engine::audio_io::read_wav_mono(&file).unwrap();
+        assert_eq!(rate, 48_000);
+        assert_eq!(samples, clip.to_vec());
+
+        running.commands.send(Command::Export(5)).unwrap();
+        wait_until("the refusal", || running.status.model().notes.iter().any(|n| n.contains("nothing to export")));
+    }
 }

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+pub mod clap;
+
 use voxcpm_engine::audio_io::resample;
 use voxcpm_engine::runtime::{GenerateOptions, Server, ServerOptions};
 
@@ -17,27 +19,48 @@ pub fn demo_model() -> PathBuf {
     workspace().join("assets/demo-checkpoint")
 }
 
-/// Points the plugin (loaded into this process) at the demo model and a fresh render cache.
-/// Call before loading the plugin; returns the cache folder (kept for the process's life).
+/// Points the plugin (loaded into this process) at the demo model, a fresh render cache and a
+/// log file (`NICE_LOG`, read by [`plugin_log`]). Call before loading the plugin; returns the
+/// folder holding both (kept for the process's life).
 pub fn isolate_plugin_environment() -> &'static Path {
-    static CACHE: OnceLock<tempfile::TempDir> = OnceLock::new();
-    CACHE
+    static SCRATCH: OnceLock<tempfile::TempDir> = OnceLock::new();
+    SCRATCH
         .get_or_init(|| {
-            let cache = tempfile::tempdir().expect("temp dir");
+            let scratch = tempfile::tempdir().expect("temp dir");
             // SAFETY: set once, before the plugin's threads exist.
             unsafe {
                 std::env::set_var("VOXCPM_MODEL", demo_model());
-                std::env::set_var("VOXCPM_RENDER_CACHE", cache.path());
+                std::env::set_var("VOXCPM_RENDER_CACHE", scratch.path().join("renders"));
+                std::env::set_var("NICE_LOG", scratch.path().join("plugin.log"));
             }
-            cache
+            scratch
         })
         .path()
 }
 
-/// The target folder of this build (the test binary lives in `<target>/<profile>/deps`).
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.ancestors().nth(3).expect("target dir").to_owned()
+/// Everything the plugin has logged in this process so far.
+pub fn plugin_log() -> String {
+    std::fs::read_to_string(isolate_plugin_environment().join("plugin.log")).unwrap_or_default()
+}
+
+/// Waits up to `timeout` for `text` to appear in the plugin's log.
+pub fn wait_for_log(text: &str, timeout: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < timeout {
+        if plugin_log().contains(text) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+/// The build's profile folder (`target/debug`, `target/release`): where this executable lives,
+/// or its parent for test binaries in `deps/`.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("executable path");
+    let dir = exe.parent().expect("executable folder");
+    if dir.ends_with("deps") { dir.parent().expect("profile folder") } else { dir }.to_owned()
 }
 
 /// Bundles the plugin built for these tests with nice-plug-xtask (the code behind
@@ -46,8 +69,8 @@ pub fn bundled_plugin() -> PathBuf {
     static BUNDLED: OnceLock<PathBuf> = OnceLock::new();
     BUNDLED
         .get_or_init(|| {
-            let target = target_dir();
-            let profile = target.join(profile_name());
+            let profile = profile_dir();
+            let target = profile.parent().expect("target dir").to_owned();
             let library = profile.join("libvoxcpm_plugin.so");
             // Built as a dependency, the library may sit only in deps/.
             let in_deps = profile.join("deps/libvoxcpm_plugin.so");
@@ -55,16 +78,11 @@ pub fn bundled_plugin() -> PathBuf {
                 std::fs::copy(&in_deps, &library).expect("copy the plugin library");
             }
             nice_plug_xtask::chdir_workspace_root().expect("workspace root");
-            let args = if profile_name() == "release" { vec!["--release".to_owned()] } else { Vec::new() };
+            let args = if profile.ends_with("release") { vec!["--release".to_owned()] } else { Vec::new() };
             nice_plug_xtask::bundle(&target, "voxcpm-plugin", &args, false).expect("bundle the plugin");
             target.join("bundled")
         })
         .clone()
-}
-
-fn profile_name() -> String {
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.ancestors().nth(2).and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).expect("profile")
 }
 
 fn modified(path: &Path) -> std::time::SystemTime {

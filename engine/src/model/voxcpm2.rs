@@ -254,9 +254,6 @@ impl VoxCpm2 {
             ))
         })?;
         let max_len = settings.max_len.min(room + 1);
-        if max_len < settings.max_len {
-            tracing::warn!(max_len, "the take is capped where the model's context (max_length) is full");
-        }
         // Caches sized to this request (a full-size cache of max_length would be half a
         // gigabyte of zeros to allocate per request).
         let capacity = t + max_len.saturating_sub(1);
@@ -311,6 +308,9 @@ impl VoxCpm2 {
                 break;
             }
             if i + 1 == max_len {
+                if max_len < settings.max_len {
+                    tracing::warn!(max_len, "the take was cut where the model's context (max_length) is full");
+                }
                 break;
             }
             let step_embed = self.embed_patches(patch_pd.unsqueeze_dim(1)).squeeze_dim::<2>(1);

@@ -1,17 +1,22 @@
 //! The standalone application, headless (`--backend dummy`, no display): it starts, loads the
 //! model through the plugin, keeps running, and exits cleanly on Ctrl-C (SIGINT).
+//!
+//! It lives in the plugin package (not tests/) so that cargo builds the standalone binary for it
+//! (`CARGO_BIN_EXE_*`); `cargo xtask bundle` only copies that same file into target/bundled.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use voxcpm_host_tests::{bundled_plugin, demo_model};
+fn demo_model() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/demo-checkpoint")
+}
 
 #[test]
 fn the_standalone_runs_headless_and_exits_cleanly_on_ctrl_c() {
     let cache = tempfile::tempdir().unwrap();
     let log = cache.path().join("standalone.log");
-    let mut child = Command::new(bundled_plugin().join("VoxCPM"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_voxcpm_plugin"))
         .args(["--backend", "dummy"])
         .env("VOXCPM_MODEL", demo_model())
         .env("VOXCPM_RENDER_CACHE", cache.path().join("renders"))
