@@ -13,6 +13,7 @@ pub mod parity;
 pub mod pipeline;
 pub mod runtime;
 pub mod synthetic;
+pub mod text;
 pub mod tokenizer;
 pub mod wav;
 pub mod weights;
