@@ -5,6 +5,7 @@
 pub mod audio_io;
 pub mod bridge;
 pub mod config;
+pub mod denoise;
 pub mod error;
 pub mod hub;
 pub mod model;

@@ -532,7 +532,8 @@ impl Scan<'_> {
             .iter()
             .enumerate()
             .map(|(index, group)| {
-                if index == 1 && groups.len() == 4 && group.ends_with("00") {
+                let area_code = index == groups.len() - 3;
+                if area_code && group.ends_with("00") {
                     en_cardinal(group.parse().unwrap_or_default(), true)
                 } else {
                     en_digits(group, "zero")
