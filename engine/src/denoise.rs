@@ -120,7 +120,7 @@ mod tests {
     #[test]
     fn short_silent_and_clipped_clips_give_finite_samples_of_the_same_length() {
         let denoiser = Denoiser::new();
-        for clip in [vec![], vec![0.3; 7], vec![0.0; 48_000], vec![5.0, -5.0, f32::NAN, 1.0].repeat(3000)] {
+        for clip in [vec![], vec![0.3; 7], vec![0.0; 48_000], [5.0, -5.0, f32::NAN, 1.0].repeat(3000)] {
             let out = denoiser.denoise(&clip);
             assert_eq!(out.len(), clip.len());
             assert!(out.iter().all(|x| x.is_finite()));

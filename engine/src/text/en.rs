@@ -86,11 +86,19 @@ const UNITS: [(&str, &str, &str); 24] = [
     ("m", "meter", "meters"),
 ];
 
-const CURRENCIES: [(char, &str, &str, Option<(&str, &str)>); 4] = [
-    ('$', "dollar", "dollars", Some(("cent", "cents"))),
-    ('£', "pound", "pounds", Some(("penny", "pence"))),
-    ('€', "euro", "euros", Some(("cent", "cents"))),
-    ('¥', "yen", "yen", None),
+/// A currency sign, its names, and its minor unit's names (said for two decimals).
+struct Currency {
+    symbol: char,
+    one: &'static str,
+    many: &'static str,
+    minor: Option<(&'static str, &'static str)>,
+}
+
+const CURRENCIES: [Currency; 4] = [
+    Currency { symbol: '$', one: "dollar", many: "dollars", minor: Some(("cent", "cents")) },
+    Currency { symbol: '£', one: "pound", many: "pounds", minor: Some(("penny", "pence")) },
+    Currency { symbol: '€', one: "euro", many: "euros", minor: Some(("cent", "cents")) },
+    Currency { symbol: '¥', one: "yen", many: "yen", minor: None },
 ];
 
 const QUANTITIES: [&str; 4] = ["thousand", "million", "billion", "trillion"];
@@ -171,14 +179,7 @@ impl Scan<'_> {
 
     /// `text` written at `i` (exact case).
     fn starts_with(&self, i: usize, text: &str) -> bool {
-        let mut k = i;
-        for c in text.chars() {
-            if self.at(k) != Some(c) {
-                return false;
-            }
-            k += 1;
-        }
-        true
+        text.chars().enumerate().all(|(k, c)| self.at(i + k) == Some(c))
     }
 
     /// The string of `len` chars at `i`.
@@ -245,7 +246,7 @@ impl Scan<'_> {
         if c == '(' {
             return self.phone(i).map(|(len, words)| (len, words, true));
         }
-        if let Some(&(_, ..)) = CURRENCIES.iter().find(|(symbol, ..)| *symbol == c) {
+        if CURRENCIES.iter().any(|currency| currency.symbol == c) {
             return self.money(i).map(|(len, words)| (len, words, true));
         }
         let signed = matches!(c, '-' | '+') && token_start && prev != Some('.');
@@ -665,7 +666,7 @@ impl Scan<'_> {
     /// "$5" -> "five dollars", "$12 million" -> "twelve million dollars", "$5.50" -> "five
     /// dollars and fifty cents" (the official says "five point five dollars").
     fn money(&self, i: usize) -> Option<(usize, String)> {
-        let (_, one, many, minor) = *CURRENCIES.iter().find(|(symbol, ..)| *symbol == self.s[i])?;
+        let &Currency { one, many, minor, .. } = CURRENCIES.iter().find(|c| c.symbol == self.s[i])?;
         let number = self.number(i + 1).filter(|n| n.sign.is_none() && !n.int.is_empty())?;
         let mut len = 1 + number.len;
         let for_quantity = len + usize::from(self.at(i + len) == Some(' '));

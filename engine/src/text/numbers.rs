@@ -43,7 +43,7 @@ pub fn parse_digits(digits: &str) -> Option<u64> {
 fn en_below_hundred(n: u64, joiner: &str) -> String {
     match n {
         0..=19 => ONES[n as usize].to_owned(),
-        _ if n % 10 == 0 => TENS[(n / 10) as usize].to_owned(),
+        _ if n.is_multiple_of(10) => TENS[(n / 10) as usize].to_owned(),
         _ => format!("{}{joiner}{}", TENS[(n / 10) as usize], ONES[(n % 10) as usize]),
     }
 }

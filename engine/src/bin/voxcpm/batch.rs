@@ -207,7 +207,6 @@ fn parse_line(fields: &HashMap<&str, &str>, base: &Path, defaults: &VoiceArgs) -
         normalize: defaults.normalize,
         denoise: defaults.denoise,
         seed: Some(seed),
-        ..GenerateOptions::default()
     };
     Ok(Line { id, text, options })
 }

@@ -52,7 +52,6 @@ pub fn run(args: SayArgs) -> anyhow::Result<()> {
         normalize: args.voice_args.normalize,
         denoise: args.voice_args.denoise,
         seed: args.seed,
-        ..GenerateOptions::default()
     };
     if args.stream {
         let stream = server.generate_streaming(&args.text, &options)?;
