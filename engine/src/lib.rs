@@ -5,6 +5,7 @@
 pub mod audio_io;
 pub mod bridge;
 pub mod config;
+pub mod denoise;
 pub mod error;
 pub mod hub;
 pub mod model;
@@ -13,6 +14,7 @@ pub mod parity;
 pub mod pipeline;
 pub mod runtime;
 pub mod synthetic;
+pub mod text;
 pub mod tokenizer;
 pub mod wav;
 pub mod weights;

@@ -288,7 +288,7 @@ impl TextToSpeech {
 }
 
 /// The wrapper's preprocessing: newlines become spaces and whitespace runs collapse to one.
-fn normalize_whitespace(text: &str) -> String {
+pub(crate) fn normalize_whitespace(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_space = false;
     for c in text.chars() {

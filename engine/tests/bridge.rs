@@ -340,3 +340,51 @@ fn the_voxcpmex_shim_hands_the_pipes_to_the_native_bridge() {
     assert_eq!(code, Some(1));
     assert!(stderr.is_empty());
 }
+
+fn audio_bytes(reply: &[(String, Value)]) -> Vec<u8> {
+    assert_eq!(status(reply), Some("ok"), "{reply:?}");
+    get(reply, "audio").and_then(Value::as_slice).expect("audio as bin").to_vec()
+}
+
+#[test]
+fn normalize_and_denoise_work_end_to_end_and_load_denoiser_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("voice.wav");
+    write_wav_i16(&clip, 22_050, 1, 9000, |i, _| ((i as f32 * 0.05).sin() * 9000.0) as i16);
+    let with = |mut request: Vec<(&'static str, Value)>, extra: Vec<(&'static str, Value)>| {
+        request.extend(extra);
+        request
+    };
+    let voice = || ("audio_prompt", Value::from(clip.display().to_string()));
+
+    let mut client = Client::start();
+    let init = |denoiser: bool| {
+        vec![
+            ("type", Value::from("init")),
+            ("model", checkpoint().into()),
+            ("device", "cpu".into()),
+            ("load_denoiser", denoiser.into()),
+        ]
+    };
+    client.send(init(true));
+    client.send(with(generate("I have 2 cats.", 2, 4), vec![("normalize", true.into())]));
+    client.send(generate("I have two cats.", 2, 4));
+    client.send(with(generate("😀", 2, 4), vec![("normalize", true.into())]));
+    client.send(vec![("type", "generate".into()), ("text", Value::Binary(vec![b'h', 0xff]))]);
+    client.send(with(generate("hello world", 2, 4), vec![voice()]));
+    client.send(with(generate("hello world", 2, 4), vec![voice(), ("denoise", true.into())]));
+    client.send(init(false));
+    client.send(with(generate("hello world", 2, 4), vec![voice(), ("denoise", true.into())]));
+
+    assert_eq!(status(&client.recv()), Some("ok"), "init with the denoiser");
+    assert_eq!(audio_bytes(&client.recv()), audio_bytes(&client.recv()), "normalize says 2 as two");
+    assert!(error(&client.recv()).contains("normalisation"), "nothing left to speak");
+    assert!(error(&client.recv()).contains("not valid UTF-8"));
+    let plain = audio_bytes(&client.recv());
+    assert_ne!(audio_bytes(&client.recv()), plain, "denoised clip, other voice prompt");
+    assert_eq!(status(&client.recv()), Some("ok"), "init without the denoiser");
+    assert_eq!(audio_bytes(&client.recv()), plain, "denoise without a denoiser is ignored, as officially");
+    let (code, _, stderr) = client.finish();
+    assert_eq!(code, Some(0));
+    assert!(stderr.is_empty());
+}

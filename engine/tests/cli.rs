@@ -233,3 +233,87 @@ fn parity_command_applies_a_lora_adapter_first() {
     let written = TensorFile::read(&out).unwrap();
     assert_close("cli LoRA latents", &written.f32("latents").unwrap(), &expected.latents.unwrap().0, LATENT_TOLERANCE);
 }
+
+#[test]
+fn normalize_prints_the_spoken_text_and_refuses_bad_input() {
+    let output = voxcpm().args(["normalize", "On Jan 1, 2020 I paid $5 for 2 kg."]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "On the first of january, twenty twenty I paid five dollars for two kilograms.\n"
+    );
+
+    let mut child = voxcpm()
+        .args(["normalize", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all("I have 3 cats.\n我有3个苹果。\n".as_bytes()).unwrap();
+    let lines = child.wait_with_output().unwrap();
+    assert!(lines.status.success());
+    assert_eq!(String::from_utf8_lossy(&lines.stdout), "I have three cats.\n我有三个苹果。\n");
+
+    let emoji = voxcpm().args(["normalize", "😀😀"]).output().unwrap();
+    assert!(!emoji.status.success());
+    assert!(String::from_utf8_lossy(&emoji.stderr).contains("nothing is left to speak"));
+
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    let arg = voxcpm().arg("normalize").arg(bad).output().unwrap();
+    assert!(!arg.status.success());
+    assert!(String::from_utf8_lossy(&arg.stderr).contains("invalid UTF-8"), "{}", String::from_utf8_lossy(&arg.stderr));
+    let mut child = voxcpm()
+        .args(["normalize", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"fine\ncaf\xe9\n").unwrap();
+    let stdin = child.wait_with_output().unwrap();
+    assert!(!stdin.status.success());
+    assert!(String::from_utf8_lossy(&stdin.stderr).contains("line 2 is not valid UTF-8"));
+}
+
+#[test]
+fn say_and_batch_take_normalize_and_denoise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let voice = tmp.path().join("voice.wav");
+    write_wav_i16(&voice, 16000, 1, 16000, |i, _| ((i as f32 * 0.05).sin() * 8000.0) as i16);
+    let say = |extra: &[&str], out: &str| {
+        let wav = tmp.path().join(out);
+        let output = voxcpm()
+            .args(["say", "I have 2 cats.", "--seed", "3", "--min-len", "2", "--max-len", "2", "--voice"])
+            .arg(&voice)
+            .args(extra)
+            .arg("-o")
+            .arg(&wav)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        read_wav(&wav)
+    };
+    let plain = say(&[], "plain.wav");
+    assert_ne!(say(&["--normalize"], "normalized.wav"), plain);
+    assert_ne!(say(&["--denoise"], "denoised.wav"), plain, "--denoise alone loads the denoiser");
+
+    let script = tmp.path().join("lines.tsv");
+    let mut bytes = b"id\ttext\none\tI have 2 cats.\nbad\tcaf".to_vec();
+    bytes.extend(b"\xe9\n");
+    std::fs::write(&script, bytes).unwrap();
+    let out = tmp.path().join("renders");
+    let batch = voxcpm()
+        .arg("batch")
+        .arg(&script)
+        .arg("-o")
+        .arg(&out)
+        .args(["--min-len", "2", "--max-len", "2", "--normalize", "--denoise"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&batch.stderr);
+    assert!(!batch.status.success());
+    assert!(stderr.contains("row 3") && stderr.contains("invalid utf-8"), "{stderr}");
+    assert!(out.join("one.wav").is_file(), "{stderr}");
+}

@@ -266,7 +266,7 @@ fn bad_requests_get_a_clear_error_and_the_server_keeps_serving() {
         ("zero timesteps", "hi", speech(|s| s.inference_timesteps = 0), "inference_timesteps"),
         ("NaN cfg", "hi", speech(|s| s.cfg_value = f32::NAN), "cfg_value"),
         ("min_len > max_len", "hi", speech(|s| s.min_len = 9), "min_len"),
-        ("normalize", "hi", GenerateOptions { normalize: true, ..options(2, 1) }, "normalize"),
+        ("normalized to nothing", "😀 😀", GenerateOptions { normalize: true, ..options(2, 1) }, "normalisation"),
     ];
     for (what, text, opts, needle) in &cases {
         let err = server.generate(text, opts).unwrap_err().to_string();
@@ -337,4 +337,52 @@ fn a_chunk_wait_can_time_out_and_the_stream_stays_usable() {
     go.send(()).unwrap();
     blocker.join().unwrap().unwrap();
     assert_close("collected samples", &stream.collect_samples().unwrap(), &expected, 1e-5);
+}
+
+#[test]
+fn normalize_rewrites_the_target_text_only_in_generate_and_streaming() {
+    let server = ready_server();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("prompt.wav");
+    write_wav(&clip, 16_000, 1, 4000);
+    let with_prompt = |text: &str| GenerateOptions {
+        prompt_wav_path: Some(clip.clone()),
+        prompt_text: Some(text.into()),
+        ..options(2, 3)
+    };
+    let normalized = GenerateOptions { normalize: true, ..with_prompt("Take 2.") };
+    let spelled = server.generate("I have two cats.", &with_prompt("Take 2.")).unwrap();
+    assert_eq!(server.generate("I have 2 cats.", &normalized).unwrap().samples, spelled.samples);
+    let digits = server.generate("I have 2 cats.", &with_prompt("Take 2.")).unwrap();
+    assert_ne!(digits.samples, spelled.samples, "without normalize the digit is read as it is");
+    // The prompt's transcript is left alone: normalising it would change the audio.
+    let prompt_spelled = server.generate("I have two cats.", &with_prompt("Take two.")).unwrap();
+    assert_ne!(prompt_spelled.samples, spelled.samples);
+    let mut stream = server.generate_streaming("I have 2 cats.", &normalized).unwrap();
+    let streamed = drain(&mut stream).concat();
+    let mut reference = server.generate_streaming("I have two cats.", &with_prompt("Take 2.")).unwrap();
+    assert_eq!(streamed, drain(&mut reference).concat());
+}
+
+#[test]
+fn denoise_cleans_clips_only_when_the_server_has_a_denoiser() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("voice.wav");
+    write_wav(&clip, 22_050, 1, 9000);
+    let plain = GenerateOptions { audio_prompt: Some(clip.clone()), ..options(2, 5) };
+    let denoised = GenerateOptions { denoise: true, ..plain.clone() };
+
+    let without = ready_server();
+    assert!(!without.info().denoiser);
+    let as_is = without.generate("hello world", &plain).unwrap();
+    assert_eq!(without.generate("hello world", &denoised).unwrap().samples, as_is.samples, "ignored, as officially");
+
+    let server = Server::start(ServerOptions { load_denoiser: true, ..ServerOptions::new(checkpoint()) }).unwrap();
+    server.await_ready(WAIT).unwrap();
+    assert!(server.info().denoiser);
+    assert_eq!(server.generate("hello world", &plain).unwrap().samples, as_is.samples, "denoise is per request");
+    let cleaned = server.generate("hello world", &denoised).unwrap();
+    assert_ne!(cleaned.samples, as_is.samples);
+    let mut stream = server.generate_streaming("hello world", &denoised).unwrap();
+    assert_eq!(drain(&mut stream).len(), 2);
 }

@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 
-use crate::audio_io::load_clip;
+use crate::audio_io::{load_clip, read_wav_mono};
+use crate::denoise::Denoiser;
 use crate::error::{Error, Result};
-use crate::pipeline::{PromptClip, SpeechOptions, SpeechRequest};
+use crate::pipeline::{PromptClip, SpeechOptions, SpeechRequest, normalize_whitespace};
+use crate::text;
 
 /// How to start a server.
 #[derive(Debug, Clone)]
@@ -14,9 +16,9 @@ pub struct ServerOptions {
     pub model: String,
     /// "cpu" (default), "gpu", "cuda", "cuda:N", "vulkan", "mps", "wgpu" or "auto".
     pub device: String,
-    /// Load the prompt denoiser. No denoiser ships yet: the server starts without one, says so
-    /// in the log and in `info`, and `denoise` requests leave the audio as it is (as the
-    /// official code does when no denoiser is loaded).
+    /// Load the prompt denoiser (RNNoise, built in; see [`crate::denoise`]) at start, so that
+    /// `denoise: true` requests clean their clips. Without it `denoise` is ignored and clips
+    /// are used as they are, as the official code does when no denoiser is loaded.
     pub load_denoiser: bool,
     /// Accepted for VoxCPMEx compatibility (it turns on torch.compile there); no effect here.
     pub optimize: bool,
@@ -39,23 +41,38 @@ pub struct GenerateOptions {
     pub prompt_text: Option<String>,
     /// cfg, timesteps, lengths and the bad-case retry.
     pub speech: SpeechOptions,
-    /// Text normalisation of numbers, dates and units; not available yet, so `true` is an error.
+    /// Say numbers, dates, money, units and abbreviations as words ([`crate::text`]), in the
+    /// target text only (not `prompt_text`), as the official `normalize` does. A text that
+    /// normalises to nothing (only emoji or markup) is an error.
     pub normalize: bool,
-    /// Denoise the prompt clips when a denoiser is loaded.
+    /// Denoise the reference and prompt clips (and bring them to −20 LUFS) before encoding,
+    /// when the server was started with `load_denoiser`; otherwise ignored, as officially.
     pub denoise: bool,
     /// Noise seed; `None` draws a fresh one (reported back with the audio).
     pub seed: Option<u64>,
 }
 
 impl GenerateOptions {
-    /// Reads the clips and builds the engine request; `encoder_rate` is the VAE input rate.
-    pub(crate) fn to_request(&self, text: &str, encoder_rate: u32) -> Result<SpeechRequest> {
+    /// Reads the clips (denoised when asked and a denoiser is loaded) and builds the engine
+    /// request; `encoder_rate` is the VAE input rate.
+    pub(crate) fn to_request(
+        &self,
+        text: &str,
+        encoder_rate: u32,
+        denoiser: Option<&Denoiser>,
+    ) -> Result<SpeechRequest> {
         self.speech.validate()?;
-        if self.normalize {
-            return Err(Error::InvalidInput("normalize: text normalisation is not available in this version".into()));
-        }
+        let text = if self.normalize { normalized_target(text)? } else { text.to_owned() };
+        let denoiser = denoiser.filter(|_| self.denoise);
+        let clip = |path: &std::path::Path| match denoiser {
+            Some(denoiser) => {
+                let (samples, rate) = read_wav_mono(path)?;
+                denoiser.clean_clip(&samples, rate, encoder_rate)
+            }
+            None => load_clip(path, encoder_rate),
+        };
         let prompt = match (&self.prompt_wav_path, &self.prompt_text) {
-            (Some(path), Some(text)) => Some(PromptClip { audio: load_clip(path, encoder_rate)?, text: text.clone() }),
+            (Some(path), Some(text)) => Some(PromptClip { audio: clip(path)?, text: text.clone() }),
             (None, None) => None,
             _ => {
                 return Err(Error::InvalidInput(
@@ -63,7 +80,33 @@ impl GenerateOptions {
                 ));
             }
         };
-        let reference_audio = self.audio_prompt.as_deref().map(|path| load_clip(path, encoder_rate)).transpose()?;
-        Ok(SpeechRequest { text: text.to_owned(), reference_audio, prompt, options: self.speech })
+        let reference_audio = self.audio_prompt.as_deref().map(clip).transpose()?;
+        Ok(SpeechRequest { text, reference_audio, prompt, options: self.speech })
     }
+}
+
+/// The official order: whitespace collapsed, then the normaliser. An empty text stays empty
+/// (the pipeline names that error); one that normalises to nothing is refused here.
+fn normalized_target(text: &str) -> Result<String> {
+    let collapsed = normalize_whitespace(text);
+    if collapsed.is_empty() {
+        return Ok(collapsed);
+    }
+    let normalized = text::normalize(&collapsed);
+    if normalized.trim().is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "normalize: nothing is left to speak after normalisation (the text holds only emoji, markup or \
+             code): {:?}",
+            abbreviate(text)
+        )));
+    }
+    Ok(normalized)
+}
+
+fn abbreviate(text: &str) -> String {
+    let mut short: String = text.chars().take(60).collect();
+    if short.len() < text.len() {
+        short.push('…');
+    }
+    short
 }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use super::device::{self, DeviceRequest};
 use super::options::{GenerateOptions, ServerOptions};
 use super::stream::{SpeechStream, StreamEvent};
+use crate::denoise::Denoiser;
 use crate::error::{Error, Result};
 use crate::hub;
 use crate::noise::SeededNoise;
@@ -152,9 +153,8 @@ impl Server {
     /// the only error reported here; everything about the model is reported by `await_ready`.
     pub fn start(options: ServerOptions) -> Result<Server> {
         let device_request = DeviceRequest::parse(&options.device)?;
-        if options.load_denoiser {
-            tracing::warn!("no prompt denoiser is available in this version; starting without one");
-        }
+        // RNNoise's weights are built in: loading cannot fail and takes microseconds.
+        let denoiser = options.load_denoiser.then(Denoiser::new);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 status: Status::Loading,
@@ -168,13 +168,13 @@ impl Server {
             streams: AtomicUsize::new(0),
             patches: AtomicU64::new(0),
             model: options.model.clone(),
-            denoiser: false,
+            denoiser: denoiser.is_some(),
         });
         let (commands, queue) = channel();
         let worker_shared = Arc::clone(&shared);
         let worker = std::thread::Builder::new()
             .name("voxcpm-engine".into())
-            .spawn(move || Worker::load(&options.model, &device_request, worker_shared).serve(queue))
+            .spawn(move || Worker::load(&options.model, &device_request, denoiser, worker_shared).serve(queue))
             .map_err(|e| Error::ModelUnavailable(format!("cannot start the engine thread: {e}")))?;
         Ok(Server { shared, commands, worker: Mutex::new(Some(worker)) })
     }
@@ -319,10 +319,12 @@ struct Worker {
     shared: Arc<Shared>,
     /// The model, or why there is none.
     engine: std::result::Result<TextToSpeech, String>,
+    /// The prompt denoiser, when started with `load_denoiser`.
+    denoiser: Option<Denoiser>,
 }
 
 impl Worker {
-    fn load(model: &str, device_request: &DeviceRequest, shared: Arc<Shared>) -> Worker {
+    fn load(model: &str, device_request: &DeviceRequest, denoiser: Option<Denoiser>, shared: Arc<Shared>) -> Worker {
         let resolved = device::resolve(device_request);
         {
             let mut state = shared.state();
@@ -349,7 +351,7 @@ impl Worker {
             }
         }
         shared.status_changed.notify_all();
-        Worker { shared, engine }
+        Worker { shared, engine, denoiser }
     }
 
     fn serve(mut self, queue: Receiver<Command>) {
@@ -385,11 +387,12 @@ impl Worker {
         self.engine.as_ref().map_err(|message| Error::ModelUnavailable(message.clone()))
     }
 
-    /// The loaded engine and the request built for it (clips read and resampled to its
-    /// encoder rate).
+    /// The loaded engine and the request built for it (clips read, denoised when asked and
+    /// possible, and resampled to its encoder rate; the target text normalised when asked).
     fn request(&self, text: &str, options: &GenerateOptions) -> Result<(&TextToSpeech, SpeechRequest)> {
         let tts = self.engine()?;
-        let request = options.to_request(text, tts.model().config().audio_vae_config.sample_rate)?;
+        let request =
+            options.to_request(text, tts.model().config().audio_vae_config.sample_rate, self.denoiser.as_ref())?;
         Ok((tts, request))
     }
 

@@ -64,7 +64,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     let manifest_path = args.output.join("manifest.json");
     let previous = previous_entries(&manifest_path);
 
-    let (server, choice) = setup::start_server(&args.engine)?;
+    let (server, choice) = setup::start_server(&args.engine, args.voice_args.denoise)?;
     let model_dir = server.info().model_dir.context("the server did not report its checkpoint directory")?;
     let model_key = model_key(&model_dir, args.engine.lora.as_deref())?;
     let bar = ProgressBar::new(rows.len() as u64).with_style(
@@ -146,7 +146,7 @@ fn read_script(path: &Path, defaults: &VoiceArgs) -> anyhow::Result<Vec<Row>> {
         .with_context(|| format!("reading {}", path.display()))?;
     let headers: Vec<String> = reader
         .headers()
-        .with_context(|| format!("{}: no header row", path.display()))?
+        .with_context(|| format!("{}: no readable header row", path.display()))?
         .iter()
         .map(str::to_ascii_lowercase)
         .collect();
@@ -204,8 +204,9 @@ fn parse_line(fields: &HashMap<&str, &str>, base: &Path, defaults: &VoiceArgs) -
         prompt_wav_path: path("prompt_wav"),
         prompt_text: fields.get("prompt_text").map(|s| s.to_string()),
         speech,
+        normalize: defaults.normalize,
+        denoise: defaults.denoise,
         seed: Some(seed),
-        ..GenerateOptions::default()
     };
     Ok(Line { id, text, options })
 }

@@ -5,7 +5,7 @@ use voxcpm_engine::runtime::Status;
 use crate::{EngineArgs, setup};
 
 pub fn run(engine: EngineArgs, json: bool) -> anyhow::Result<()> {
-    let (server, choice) = setup::start_server(&engine)?;
+    let (server, choice) = setup::start_server(&engine, false)?;
     let info = server.info();
     let status = match &info.status {
         Status::Ready => "ready".to_owned(),

@@ -4,6 +4,7 @@ mod batch;
 mod bench;
 mod bridge;
 mod info;
+mod normalize;
 mod say;
 mod setup;
 
@@ -61,6 +62,13 @@ pub struct VoiceArgs {
     /// Do not regenerate lines whose audio is far too long for their text.
     #[arg(long)]
     pub no_retry: bool,
+    /// Say numbers, dates, money, units and abbreviations as words first (English and
+    /// Chinese; `voxcpm normalize TEXT` shows the result).
+    #[arg(long)]
+    pub normalize: bool,
+    /// Denoise the --voice / --prompt-wav clips (RNNoise, then -20 LUFS) before cloning.
+    #[arg(long)]
+    pub denoise: bool,
 }
 
 impl VoiceArgs {
@@ -82,6 +90,9 @@ enum Command {
     Say(say::SayArgs),
     /// Render a script of voice lines (TSV or CSV) to one WAV per line, plus a manifest.
     Batch(batch::BatchArgs),
+    /// Print TEXT as `--normalize` speaks it (numbers, dates, units... as words). With "-",
+    /// normalise standard input line by line.
+    Normalize(normalize::NormalizeArgs),
     /// Show which model and device would be used, and load it to check it.
     Info {
         #[command(flatten)]
@@ -157,6 +168,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Say(args) => say::run(args)?,
         Command::Batch(args) => return batch::run(args),
+        Command::Normalize(args) => return normalize::run(args),
         Command::Info { engine, json } => info::run(engine, json)?,
         Command::Fetch { repo } => {
             let dir = hub::fetch(&repo, true)?;

@@ -42,14 +42,16 @@ pub struct SayArgs {
 }
 
 pub fn run(args: SayArgs) -> anyhow::Result<()> {
-    let (server, _) = setup::start_server(&args.engine)?;
+    // --denoise loads the denoiser too: a CLI user expects the flag alone to work.
+    let (server, _) = setup::start_server(&args.engine, args.voice_args.denoise)?;
     let options = GenerateOptions {
         audio_prompt: args.voice.clone(),
         prompt_wav_path: args.prompt_wav.clone(),
         prompt_text: args.prompt_text.clone(),
         speech: args.voice_args.speech_options(),
+        normalize: args.voice_args.normalize,
+        denoise: args.voice_args.denoise,
         seed: args.seed,
-        ..GenerateOptions::default()
     };
     if args.stream {
         let stream = server.generate_streaming(&args.text, &options)?;

@@ -23,11 +23,13 @@ pub fn choose(flag: Option<String>) -> anyhow::Result<ModelChoice> {
     Ok(choice)
 }
 
-/// Starts the runtime on the chosen model and device, waits for it (with a spinner on a
-/// terminal) and applies the LoRA adapter if one is given.
-pub fn start_server(engine: &EngineArgs) -> anyhow::Result<(Server, ModelChoice)> {
+/// Starts the runtime on the chosen model and device (with the prompt denoiser when
+/// `load_denoiser`), waits for it (with a spinner on a terminal) and applies the LoRA adapter
+/// if one is given.
+pub fn start_server(engine: &EngineArgs, load_denoiser: bool) -> anyhow::Result<(Server, ModelChoice)> {
     let choice = choose(engine.model.clone())?;
-    let options = ServerOptions { device: engine.device.clone(), ..ServerOptions::new(choice.model.clone()) };
+    let options =
+        ServerOptions { device: engine.device.clone(), load_denoiser, ..ServerOptions::new(choice.model.clone()) };
     let server = Server::start(options)?;
     let spinner = ProgressBar::new_spinner().with_message(format!("loading {}", choice.model));
     spinner.enable_steady_tick(Duration::from_millis(120));
