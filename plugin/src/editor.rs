@@ -124,6 +124,11 @@ impl EditorApp {
             ui.label("Live");
             ui.add(ParamSlider::for_param(&p.live, &setter));
             ui.end_row();
+            ui.label("Normalize text");
+            ui.add(ParamSlider::for_param(&p.normalize, &setter));
+            ui.label("Denoise voice");
+            ui.add(ParamSlider::for_param(&p.denoise, &setter));
+            ui.end_row();
         });
     }
 

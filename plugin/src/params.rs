@@ -57,6 +57,12 @@ pub struct VoxParams {
     /// ahead of time.
     #[id = "live"]
     pub live: BoolParam,
+    /// Spell out numbers, dates, units... before speaking (the engine's text normaliser).
+    #[id = "normalize"]
+    pub normalize: BoolParam,
+    /// Clean the voice reference clips of noise before cloning them (RNNoise).
+    #[id = "denoise"]
+    pub denoise: BoolParam,
 }
 
 impl Default for VoxParams {
@@ -83,6 +89,8 @@ impl Default for VoxParams {
             output: EnumParam::new("Output", OutputMode::Stereo),
             retrigger: EnumParam::new("Retrigger", Retrigger::Cut),
             live: BoolParam::new("Live", false),
+            normalize: BoolParam::new("Normalize text", false),
+            denoise: BoolParam::new("Denoise voice", false),
         }
     }
 }

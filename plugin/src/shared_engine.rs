@@ -25,7 +25,10 @@ pub fn acquire(model: Option<&str>) -> voxcpm_engine::Result<SharedEngine> {
     if let Some(server) = servers.iter().find(|(key, _)| *key == choice.model).and_then(|(_, s)| s.upgrade()) {
         return Ok(SharedEngine { server, choice });
     }
-    let server = Arc::new(Server::start(ServerOptions::new(choice.model.clone()))?);
+    // The denoiser is small and only runs for requests that ask for it; every shared server
+    // has one, so a "denoise" line never meets a server started without it.
+    let options = ServerOptions { load_denoiser: true, ..ServerOptions::new(choice.model.clone()) };
+    let server = Arc::new(Server::start(options)?);
     servers.push((choice.model.clone(), Arc::downgrade(&server)));
     Ok(SharedEngine { server, choice })
 }

@@ -284,7 +284,7 @@ mod tests {
     impl LiveInput for Trickle {
         fn read(&mut self, _token: u32, out: &mut [f32]) -> (usize, bool) {
             self.calls += 1;
-            if self.calls % 3 == 0 {
+            if self.calls.is_multiple_of(3) {
                 return (0, false);
             }
             let n = out.len().min(self.calls * 37 % 500 + 1).min(self.samples.len() - self.position);

@@ -40,6 +40,8 @@ struct LineSpec {
     cfg: f32,
     steps: usize,
     seed: u64,
+    normalize: bool,
+    denoise: bool,
 }
 
 impl LineSpec {
@@ -48,6 +50,8 @@ impl LineSpec {
             audio_prompt: self.voice.clone(),
             speech: SpeechOptions { cfg_value: self.cfg, inference_timesteps: self.steps, ..SpeechOptions::default() },
             seed: Some(self.seed),
+            normalize: self.normalize,
+            denoise: self.denoise,
             ..GenerateOptions::default()
         }
     }
@@ -68,6 +72,8 @@ fn current_specs(params: &VoxParams) -> Vec<Option<LineSpec>> {
                 cfg: params.cfg.value(),
                 steps: params.steps.value().max(1) as usize,
                 seed: params.seed.value().max(0) as u64,
+                normalize: params.normalize.value(),
+                denoise: params.denoise.value(),
             })
         })
         .collect()
@@ -83,6 +89,8 @@ fn live_spec(params: &VoxParams, line: usize) -> LineSpec {
         cfg: params.cfg.value(),
         steps: params.steps.value().max(1) as usize,
         seed: params.seed.value().max(0) as u64,
+        normalize: params.normalize.value(),
+        denoise: params.denoise.value(),
     }
 }
 
@@ -507,6 +515,13 @@ mod tests {
         }
     }
 
+    /// Sets a parameter as the host would (its value is an atomic the worker reads).
+    fn switch_on(param: &nice_plug::prelude::BoolParam) {
+        use nice_plug::params::InternalParamMut;
+        // SAFETY: the value is stored atomically; nothing else sets it in these tests.
+        unsafe { param._internal_set_plain_value(true) };
+    }
+
     fn settled(status: &Status, line: usize) -> bool {
         matches!(status.state(line), LineState::Ready | LineState::Failed)
     }
@@ -574,6 +589,29 @@ mod tests {
         let summary = running.status.model().summary;
         assert!(summary.contains("/nonexistent/model-folder"), "{summary}");
         assert!(running.status.line(0).message.contains("no model"), "{:?}", running.status.line(0));
+    }
+
+    #[test]
+    fn the_normalize_setting_reaches_the_engine() {
+        let cache = tempfile::tempdir().unwrap();
+        // Only emoji: speakable as it is (the tokenizer takes them), nothing left once normalised.
+        let mut running = start(vec![Line::new("🙂🙂")], cache.path());
+        assert!(next_clip(&mut running.audio, 0).is_some(), "rendered as written");
+        switch_on(&running.params.normalize);
+        wait_until("the normalised failure", || running.status.state(0) == LineState::Failed);
+        assert!(running.status.line(0).message.contains("normalisation"), "{:?}", running.status.line(0));
+    }
+
+    #[test]
+    fn the_denoise_setting_cleans_the_voice_clip_before_cloning() {
+        let cache = tempfile::tempdir().unwrap();
+        let voice = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/fixtures/speech_16k.wav");
+        let mut running = start(vec![Line { text: "Hello.".into(), voice: Some(voice) }], cache.path());
+        let raw = next_clip(&mut running.audio, 0).expect("render with the clip as it is");
+        switch_on(&running.params.denoise);
+        assert!(next_clip(&mut running.audio, 0).is_none(), "the old render is withdrawn");
+        let cleaned = next_clip(&mut running.audio, 0).expect("render with the denoised clip");
+        assert_ne!(cleaned, raw, "denoising the reference changes the take");
     }
 
     #[test]

@@ -59,7 +59,18 @@ fn check_rate(rate: u32) {
     let (left, right, summary) = render_in_pedalboard(rate, seconds, note_at);
 
     assert!(summary.contains(r#""is_instrument": true"#), "{summary}");
-    for parameter in ["base_note", "cfg", "gain_db", "live", "output", "retrigger", "seed", "timesteps"] {
+    for parameter in [
+        "base_note",
+        "cfg",
+        "denoise_voice",
+        "gain_db",
+        "live",
+        "normalize_text",
+        "output",
+        "retrigger",
+        "seed",
+        "timesteps",
+    ] {
         assert!(summary.contains(&format!("\"{parameter}\"")), "parameter {parameter} missing: {summary}");
     }
     assert_eq!(left.len(), (seconds * f64::from(rate)) as usize);

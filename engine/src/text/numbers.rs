@@ -48,18 +48,23 @@ fn en_below_hundred(n: u64, joiner: &str) -> String {
     }
 }
 
+/// `n`'s three-digit groups, least significant first (1234567 -> [567, 234, 1]).
+fn thousands(mut n: u64) -> Vec<u64> {
+    let mut groups = Vec::new();
+    while n > 0 {
+        groups.push(n % 1000);
+        n /= 1000;
+    }
+    groups
+}
+
 /// An English cardinal as the official normaliser says it: "one hundred twenty three thousand
 /// four hundred and fifty six" ("and" only when `and` is set, after the last group's hundred).
 pub fn en_cardinal(n: u64, and: bool) -> String {
     if n == 0 {
         return "zero".into();
     }
-    let mut groups = Vec::new();
-    let mut rest = n;
-    while rest > 0 {
-        groups.push(rest % 1000);
-        rest /= 1000;
-    }
+    let groups = thousands(n);
     let mut words: Vec<String> = Vec::new();
     for (scale, &group) in groups.iter().enumerate().rev() {
         if group == 0 {
@@ -157,12 +162,7 @@ pub fn inflect_words(digits: &str) -> String {
     if n == 0 {
         return "zero".into();
     }
-    let mut groups = Vec::new();
-    let mut rest = n;
-    while rest > 0 {
-        groups.push(rest % 1000);
-        rest /= 1000;
-    }
+    let groups = thousands(n);
     let mut parts: Vec<String> = Vec::new();
     for (scale, &group) in groups.iter().enumerate().rev() {
         if group == 0 {
