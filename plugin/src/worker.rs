@@ -189,8 +189,10 @@ impl WorkerState {
             self.serve_live(line, token);
             return;
         }
+        // Taken before anything is read, so a scan never vouches for a project older than it.
+        let scan = self.status.begin_scan();
         self.follow_model_setting();
-        self.scan_lines();
+        self.scan_lines(scan);
         if let Some(line) = self.lines.iter().position(|l| l.dirty) {
             self.render(line);
         }
@@ -214,6 +216,11 @@ impl WorkerState {
         if self.model_request.as_ref() != Some(&wanted) {
             self.model_request = Some(wanted.clone());
             self.model = None;
+            // Every line is judged afresh against the new model (lines that failed for want
+            // of one are queued again rather than left failed while it loads).
+            for slot in &mut self.lines {
+                slot.spec = None;
+            }
             let name = wanted.as_ref().map(|p| p.display().to_string());
             match shared_engine::acquire(name.as_deref()) {
                 Ok(engine) => {
@@ -254,8 +261,7 @@ impl WorkerState {
 
     /// Compares the lines with what was rendered; changed lines are withdrawn from the audio
     /// thread and queued.
-    fn scan_lines(&mut self) {
-        let scan = self.status.begin_scan();
+    fn scan_lines(&mut self, scan: u64) {
         if !self.params.project().dropped.is_empty() {
             for note in std::mem::take(&mut self.params.project_mut().dropped) {
                 self.status.add_note(format!("project state: dropped {note}"));
@@ -589,6 +595,26 @@ mod tests {
         let summary = running.status.model().summary;
         assert!(summary.contains("/nonexistent/model-folder"), "{summary}");
         assert!(running.status.line(0).message.contains("no model"), "{:?}", running.status.line(0));
+    }
+
+    #[test]
+    fn lines_that_failed_for_want_of_a_model_wait_for_the_next_one_while_it_loads() {
+        let cache = tempfile::tempdir().unwrap();
+        let running = start(vec![Line::new("Hello.")], cache.path());
+        running.params.project_mut().model = Some("/nonexistent/model-folder".into());
+        wait_until("the failure", || running.status.state(0) == LineState::Failed);
+
+        // A copy of the demo under a new path: a model no server holds yet, so it loads.
+        let copy = tempfile::tempdir().unwrap();
+        for file in std::fs::read_dir(demo_model()).unwrap() {
+            let file = file.unwrap().path();
+            std::fs::copy(&file, copy.path().join(file.file_name().unwrap())).unwrap();
+        }
+        running.params.project_mut().model = Some(copy.path().to_owned());
+        running.status.request_scan();
+        wait_until("a scan of the new setting", || running.status.worker_has_scanned());
+        assert!(running.status.state(0).is_pending(), "{:?} while the model loads", running.status.line(0));
+        wait_until("the render", || running.status.state(0) == LineState::Ready);
     }
 
     #[test]
