@@ -8,6 +8,7 @@ pub mod config;
 pub mod denoise;
 pub mod error;
 pub mod hub;
+pub mod kernels;
 pub mod model;
 pub mod noise;
 pub mod parity;

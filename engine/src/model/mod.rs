@@ -2,6 +2,7 @@
 
 pub mod audio_vae;
 pub mod cfm;
+pub mod embedding;
 pub mod fsq;
 pub mod kv_cache;
 pub mod loc_dit;

@@ -1,42 +1,85 @@
 //! The two building blocks every part of the model uses: a linear layer and RMSNorm.
 
-use burn::tensor::Tensor;
+use std::sync::Arc;
+
 use burn::tensor::module::linear;
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::lora::LoraDelta;
 use crate::error::{Error, Result};
-
+use crate::kernels::PackedMatrix;
 use crate::weights::WeightLoader;
 
-/// `nn.Linear`, weight stored as `[in, out]`, with an optional LoRA update beside it.
+/// `nn.Linear` with an optional LoRA update beside it.
 #[derive(Debug, Clone)]
 pub struct Linear {
-    pub weight: Tensor<2>,
-    pub bias: Option<Tensor<1>>,
+    weight: LinearWeight,
     /// The official parameter prefix (`base_lm.layers.0.self_attn.q_proj`), which adapters use.
     pub name: String,
     pub lora: Option<LoraDelta>,
 }
 
+/// Where the weight lives, by device. (A few hundred of these exist: the size of the tensor
+/// handle in one variant does not matter.)
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+enum LinearWeight {
+    /// The CPU backend: packed panels in the checkpoint's precision, multiplied by
+    /// [`crate::kernels`] (shared, so a cloned model holds its weights once).
+    Packed { matrix: Arc<PackedMatrix>, bias: Option<Arc<[f32]>> },
+    /// Other backends: an `[in, out]` tensor for burn's matmul.
+    Tensor { weight: Tensor<2>, bias: Option<Tensor<1>> },
+}
+
 impl Linear {
     /// Loads `{name}.weight` (and `{name}.bias` when `bias` is set).
     pub fn load(w: &mut WeightLoader, name: &str, d_in: usize, d_out: usize, bias: bool) -> Self {
-        let weight = w.linear_weight(&format!("{name}.weight"), d_in, d_out);
-        let bias = bias.then(|| w.tensor(&format!("{name}.bias"), [d_out]));
-        Linear { weight, bias, name: name.to_owned(), lora: None }
+        let weight_name = format!("{name}.weight");
+        let bias_name = format!("{name}.bias");
+        let weight = if *w.device() == Device::flex() {
+            let matrix = Arc::new(w.packed_linear(&weight_name, d_in, d_out));
+            let bias = bias.then(|| w.values(&bias_name, &[d_out]).unwrap_or_else(|| vec![0.0; d_out]).into());
+            LinearWeight::Packed { matrix, bias }
+        } else {
+            let weight = w.linear_weight(&weight_name, d_in, d_out);
+            LinearWeight::Tensor { weight, bias: bias.then(|| w.tensor(&bias_name, [d_out])) }
+        };
+        Linear { weight, name: name.to_owned(), lora: None }
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match &self.lora {
-            None => linear(x, self.weight.clone(), self.bias.clone()),
-            Some(delta) => linear(x.clone(), self.weight.clone(), self.bias.clone()) + delta.forward(x),
+            None => self.base(x),
+            Some(delta) => self.base(x.clone()) + delta.forward(x),
+        }
+    }
+
+    fn base<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        match &self.weight {
+            LinearWeight::Tensor { weight, bias } => linear(x, weight.clone(), bias.clone()),
+            LinearWeight::Packed { matrix, bias } => {
+                let mut dims = x.dims();
+                let (k, n) = matrix.dims();
+                let rows = dims[..D - 1].iter().product();
+                let device = x.device();
+                let input = x.into_data().convert::<f32>().try_into_vec::<f32>().expect("converted to f32 just above");
+                debug_assert_eq!(input.len(), rows * k);
+                let out = matrix.matmul(&input, rows, bias.as_deref());
+                dims[D - 1] = n;
+                Tensor::from_data(TensorData::new(out, dims), &device)
+            }
         }
     }
 
     /// `(d_in, d_out)`.
     pub fn dims(&self) -> (usize, usize) {
-        let [d_in, d_out] = self.weight.dims();
-        (d_in, d_out)
+        match &self.weight {
+            LinearWeight::Packed { matrix, .. } => matrix.dims(),
+            LinearWeight::Tensor { weight, .. } => {
+                let [d_in, d_out] = weight.dims();
+                (d_in, d_out)
+            }
+        }
     }
 }
 

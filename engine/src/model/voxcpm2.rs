@@ -4,11 +4,11 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use burn::tensor::activation::silu;
-use burn::tensor::module::embedding;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::audio_vae::AudioVae;
 use super::cfm::{self, CfmSettings};
+use super::embedding::TokenEmbedding;
 use super::fsq::Fsq;
 use super::loc_dit::LocDit;
 use super::loc_enc::LocEnc;
@@ -39,7 +39,7 @@ pub struct GenerationSettings {
 #[derive(Debug, Clone)]
 pub struct VoxCpm2 {
     config: VoxCpmConfig,
-    embed_tokens: Tensor<2>,
+    embed_tokens: TokenEmbedding,
     base_lm: MiniCpmStack,
     residual_lm: MiniCpmStack,
     loc_enc: LocEnc,
@@ -96,9 +96,8 @@ impl VoxCpm2 {
         let dit_h = config.dit_config.hidden_dim;
         let (d, fsq_dim) = (config.feat_dim, config.scalar_quantization_latent_dim);
         let embed_scale = config.text_embed_scale();
-        let embed_tokens = w.tensor("base_lm.embed_tokens.weight", [lm.vocab_size, h]);
         VoxCpm2 {
-            embed_tokens: if embed_scale == 1.0 { embed_tokens } else { embed_tokens * embed_scale },
+            embed_tokens: TokenEmbedding::load(w, "base_lm.embed_tokens.weight", lm.vocab_size, h, embed_scale as f32),
             base_lm: MiniCpmStack::load(w, "base_lm", &base, Some(rope.clone())),
             residual_lm: MiniCpmStack::load(w, "residual_lm", &config.residual_lm(), Some(rope.clone())),
             loc_enc: LocEnc::load(w, &config.loc_enc(), d, rope.clone()),
@@ -163,7 +162,7 @@ impl VoxCpm2 {
     }
 
     pub fn device(&self) -> Device {
-        self.embed_tokens.device()
+        self.embed_tokens.device().clone()
     }
 
     pub fn audio_vae(&self) -> &AudioVae {
@@ -266,8 +265,7 @@ impl VoxCpm2 {
         let audio_mask = Tensor::<1>::from_data(TensorData::new(audio_mask, [t]), &device).reshape([1, t, 1]);
         let text_mask = audio_mask.clone().neg() + 1.0;
         let feat_embed = self.embed_audio_positions(&features, &sequence.audio_mask);
-        let ids = Tensor::<2, Int>::from_data(TensorData::new(sequence.tokens.clone(), [1, t]), &device);
-        let text_embed = embedding(self.embed_tokens.clone(), ids);
+        let text_embed = self.embed_tokens.lookup(&sequence.tokens);
         let combined = text_embed * text_mask.clone() + feat_embed.clone() * audio_mask.clone();
         let enc_out = self.base_lm.forward_cached(combined, &mut base_cache)?;
         let enc_out = self.fsq.forward(enc_out.clone()) * audio_mask.clone() + enc_out * text_mask;

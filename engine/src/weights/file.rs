@@ -132,15 +132,11 @@ impl StoredTensor {
         self.len() == 0
     }
 
-    /// The values converted to f32, whatever the stored type.
-    pub fn to_f32(&self) -> std::io::Result<Vec<f32>> {
-        let owned;
-        let raw: &[u8] = match &self.bytes {
-            Bytes::Mapped { map, start, end } => &map[*start..*end],
-            Bytes::Pickled(t) => {
-                owned = t.read()?;
-                &owned
-            }
+    /// The stored bytes, checked against the shape.
+    fn raw(&self) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
+        let raw = match &self.bytes {
+            Bytes::Mapped { map, start, end } => std::borrow::Cow::Borrowed(&map[*start..*end]),
+            Bytes::Pickled(t) => std::borrow::Cow::Owned(t.read()?),
         };
         if raw.len() != self.len() * self.dtype.size() {
             return Err(std::io::Error::new(
@@ -153,6 +149,29 @@ impl StoredTensor {
                 ),
             ));
         }
+        Ok(raw)
+    }
+
+    /// Drops this tensor's mapped pages from the process once it has been read (they stay in the
+    /// page cache), so loading does not hold the checkpoint and the model in memory together.
+    pub fn release(&self) {
+        #[cfg(unix)]
+        if let Bytes::Mapped { map, start, end } = &self.bytes {
+            // SAFETY: the mapping is a read-only view of a file: dropped pages are read back from
+            // the file if touched again, so no contents can change or be lost.
+            let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, *start, end - start) };
+        }
+    }
+
+    /// The raw bits of a bf16 tensor (`None` for any other type), for weights kept in bf16.
+    pub fn bf16_bits(&self) -> Option<std::io::Result<Vec<u16>>> {
+        (self.dtype == StoredDtype::BF16)
+            .then(|| Ok(self.raw()?.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect()))
+    }
+
+    /// The values converted to f32, whatever the stored type.
+    pub fn to_f32(&self) -> std::io::Result<Vec<f32>> {
+        let raw = self.raw()?;
         let words = |n: usize| raw.chunks_exact(n);
         Ok(match self.dtype {
             StoredDtype::F32 => words(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),

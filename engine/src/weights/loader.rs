@@ -5,8 +5,16 @@ use std::collections::BTreeSet;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-use super::file::WeightFile;
+use super::file::{StoredTensor, WeightFile};
 use crate::error::{Error, Result};
+use crate::kernels::PackedMatrix;
+
+/// Tensor values in the precision they are stored in (bf16 as its bits).
+#[derive(Debug, Clone)]
+pub enum NativeValues {
+    F32(Vec<f32>),
+    Bf16(Vec<u16>),
+}
 
 pub struct WeightLoader<'a> {
     /// `None` in inventory mode: nothing is read, every request is recorded.
@@ -43,8 +51,8 @@ impl<'a> WeightLoader<'a> {
         &self.device
     }
 
-    /// Reads `name` as f32 values, checking that its shape is `shape`.
-    pub fn values(&mut self, name: &str, shape: &[usize]) -> Option<Vec<f32>> {
+    /// The stored tensor `name`, checked to have `shape` (recorded and `None` otherwise).
+    fn stored(&mut self, name: &str, shape: &[usize]) -> Option<&'a StoredTensor> {
         let Some(file) = self.file else {
             self.requested.push((name.to_owned(), shape.to_vec()));
             return None;
@@ -58,12 +66,41 @@ impl<'a> WeightLoader<'a> {
             self.problems.push(format!("tensor {name} has shape {:?}, the config needs {shape:?}", stored.shape));
             return None;
         }
-        match stored.to_f32() {
-            Ok(values) => Some(values),
-            Err(e) => {
-                self.problems.push(format!("tensor {name} cannot be read: {e}"));
-                None
-            }
+        Some(stored)
+    }
+
+    /// Reads `name` as f32 values, checking that its shape is `shape`.
+    pub fn values(&mut self, name: &str, shape: &[usize]) -> Option<Vec<f32>> {
+        let stored = self.stored(name, shape)?;
+        let values = self.readable(name, stored.to_f32());
+        stored.release();
+        values
+    }
+
+    fn readable<T>(&mut self, name: &str, read: std::io::Result<T>) -> Option<T> {
+        read.map_err(|e| self.problems.push(format!("tensor {name} cannot be read: {e}"))).ok()
+    }
+
+    /// `name` in its stored precision: bf16 stays bf16 (exact, half the memory of f32),
+    /// anything else becomes f32.
+    pub fn native_values(&mut self, name: &str, shape: &[usize]) -> Option<NativeValues> {
+        let stored = self.stored(name, shape)?;
+        let values = match stored.bf16_bits() {
+            Some(bits) => self.readable(name, bits).map(NativeValues::Bf16),
+            None => self.readable(name, stored.to_f32()).map(NativeValues::F32),
+        };
+        stored.release();
+        values
+    }
+
+    /// A PyTorch `nn.Linear` weight `[out, in]` packed for the CPU kernels, in its stored
+    /// precision (see [`native_values`](Self::native_values)).
+    pub fn packed_linear(&mut self, name: &str, d_in: usize, d_out: usize) -> PackedMatrix {
+        match self.native_values(name, &[d_out, d_in]) {
+            Some(NativeValues::Bf16(bits)) => PackedMatrix::from_bf16(&bits, d_out, d_in),
+            Some(NativeValues::F32(values)) => PackedMatrix::from_f32(&values, d_out, d_in),
+            // A stand-in so that loading goes on and reports every problem; never run (`finish`).
+            None => PackedMatrix::zeros(d_in, d_out),
         }
     }
 

@@ -4,4 +4,4 @@ mod file;
 mod loader;
 
 pub use file::{StoredDtype, StoredTensor, WeightFile};
-pub use loader::WeightLoader;
+pub use loader::{NativeValues, WeightLoader};
