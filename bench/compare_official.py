@@ -68,7 +68,7 @@ def ours(voxcpm: str, model_dir: str, patches: int, steps: int, threads: int) ->
     s = report["streaming"]
     first, later = s["time_to_first_chunk_seconds"], s["seconds_per_later_chunk"]
     arrivals = [first + i * later for i in range(s["chunks"])]
-    return summary("voxcpm-native (flex f32)", report["load_seconds"], arrivals, report["peak_rss_bytes"])
+    return summary("voxcpm-native (CPU, bf16 weights, f32 compute)", report["load_seconds"], arrivals, report["peak_rss_bytes"])
 
 
 def cpu_model() -> str:

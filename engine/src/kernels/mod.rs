@@ -9,7 +9,9 @@
 //! no bf16 path), hence the hand-written kernel.
 //!
 //! Work is split over rayon's pool by groups of panels (and by row blocks for long inputs);
-//! each task writes its own columns of the output.
+//! each task writes its own columns of the output. Within a task the inner dimension is walked
+//! in blocks that stay in L1 while every row block uses them. The micro-kernel is AVX-512F,
+//! AVX2 + FMA or plain Rust, whichever the CPU runs (see `x86.rs`).
 
 mod portable;
 #[cfg(target_arch = "x86_64")]
@@ -19,8 +21,6 @@ use rayon::prelude::*;
 
 /// Output columns per panel.
 pub const PANEL: usize = 16;
-/// Rows one micro-kernel call computes (12 accumulator registers on AVX2).
-const MAX_ROWS: usize = 6;
 /// Rows per task: the input rows a task reads stay in cache while it walks its panels.
 const ROW_CHUNK: usize = 48;
 /// Inner-dimension block: one block of a panel (8 KB in f32) and of the rows stays in L1 while
@@ -28,7 +28,7 @@ const ROW_CHUNK: usize = 48;
 const DEPTH_BLOCK: usize = 128;
 
 #[cfg(target_arch = "x86_64")]
-pub use x86::Load8 as SimdLoad;
+pub use x86::SimdLoad;
 
 /// Nothing to load with where there is no SIMD kernel.
 #[cfg(not(target_arch = "x86_64"))]
@@ -152,8 +152,9 @@ impl PackedMatrix {
         for depth in (0..k).step_by(DEPTH_BLOCK) {
             let depth_len = DEPTH_BLOCK.min(k - depth);
             let block_weights = &weights[depth * PANEL..(depth + depth_len) * PANEL];
-            for (block, sums) in acc[..rows.len()].chunks_mut(MAX_ROWS).enumerate() {
-                let first_row = rows.start + block * MAX_ROWS;
+            let block_rows = even_blocks(rows.len(), kernel_rows());
+            for (block, sums) in acc[..rows.len()].chunks_mut(block_rows).enumerate() {
+                let first_row = rows.start + block * block_rows;
                 let x_block = &x[first_row * k + depth..];
                 micro_kernel(x_block, sums, k, depth_len, block_weights, depth > 0);
             }
@@ -174,8 +175,23 @@ struct SharedOutput(*mut f32);
 // SAFETY: tasks write disjoint (row, column) ranges; the buffer outlives the parallel loop.
 unsafe impl Sync for SharedOutput {}
 
+/// Rows the fastest available kernel takes per call.
+fn kernel_rows() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(level) = x86::level() {
+        return level.max_rows();
+    }
+    portable::MAX_ROWS
+}
+
+/// The block size that splits `rows` into as few blocks of at most `max` as possible, as evenly
+/// as possible (22 rows with 12 a block: two of 11, not 12 + 10).
+fn even_blocks(rows: usize, max: usize) -> usize {
+    rows.div_ceil(rows.div_ceil(max).max(1)).max(1)
+}
+
 /// `acc[r][j] (+)= Σ_{i<depth} x[r·stride + i] · w[i·16 + j]` for every row of `acc` (at most
-/// 6); `accumulate` adds to what `acc` holds instead of starting from zero.
+/// [`kernel_rows`]); `accumulate` adds to what `acc` holds instead of starting from zero.
 fn micro_kernel<T: WeightElement>(
     x: &[f32],
     acc: &mut [[f32; PANEL]],
@@ -184,12 +200,12 @@ fn micro_kernel<T: WeightElement>(
     w: &[T],
     accumulate: bool,
 ) {
-    debug_assert!(acc.len() <= MAX_ROWS && w.len() >= depth * PANEL);
+    debug_assert!(acc.len() <= kernel_rows() && w.len() >= depth * PANEL);
     debug_assert!(x.len() >= (acc.len() - 1) * stride + depth);
     #[cfg(target_arch = "x86_64")]
-    if x86::available() {
-        // SAFETY: AVX2 and FMA were detected; the slice lengths are checked above.
-        unsafe { x86::micro_kernel(x, acc, stride, depth, w, accumulate) };
+    if let Some(level) = x86::level() {
+        // SAFETY: the CPU has `level`; the slice lengths and row count are checked above.
+        unsafe { x86::micro_kernel(level, x, acc, stride, depth, w, accumulate) };
         return;
     }
     portable::micro_kernel(x, acc, stride, depth, w, accumulate);
@@ -285,19 +301,45 @@ mod tests {
         }
     }
 
+    /// Every kernel this CPU can run, for every row count it takes, against the portable one.
     #[test]
-    fn the_portable_kernel_agrees_with_the_dispatched_one() {
-        let (rows, k) = (5, 37);
-        let x = values(rows * k, 4);
+    fn each_available_kernel_agrees_with_the_portable_one() {
+        let k = 37;
+        let x = values(12 * k, 4);
         let w = values(k * PANEL, 5);
-        for accumulate in [false, true] {
-            let (mut fast, mut plain) = ([[0.5; PANEL]; MAX_ROWS], [[0.5; PANEL]; MAX_ROWS]);
-            micro_kernel(&x, &mut fast[..rows], k, k, &w, accumulate);
-            portable::micro_kernel(&x, &mut plain[..rows], k, k, &w, accumulate);
-            for r in 0..rows {
-                assert_close(&fast[r], &plain[r], &format!("row {r}, accumulate {accumulate}"));
+        let bits = to_bf16(&w);
+        #[cfg(target_arch = "x86_64")]
+        let levels: Vec<x86::Level> = match x86::level() {
+            Some(x86::Level::Avx512) => vec![x86::Level::Avx512, x86::Level::Avx2],
+            Some(x86::Level::Avx2) => vec![x86::Level::Avx2],
+            None => Vec::new(),
+        };
+        #[cfg(target_arch = "x86_64")]
+        for level in levels {
+            for rows in 1..=level.max_rows() {
+                for accumulate in [false, true] {
+                    let (mut fast, mut plain) = (vec![[0.5; PANEL]; rows], vec![[0.5; PANEL]; rows]);
+                    // SAFETY: `level` was detected; x holds 12 rows of k, w k rows of 16.
+                    unsafe { x86::micro_kernel(level, &x, &mut fast, k, k, &w, accumulate) };
+                    portable::micro_kernel(&x, &mut plain, k, k, &w, accumulate);
+                    let what = format!("{level:?}, {rows} rows, accumulate {accumulate}");
+                    fast.iter().zip(&plain).for_each(|(f, p)| assert_close(f, p, &what));
+                    // SAFETY: as above.
+                    unsafe { x86::micro_kernel(level, &x, &mut fast, k, k, &bits, false) };
+                    portable::micro_kernel(&x, &mut plain, k, k, &bits, false);
+                    fast.iter().zip(&plain).for_each(|(f, p)| assert_close(f, p, &format!("{what}, bf16")));
+                }
             }
         }
+    }
+
+    #[test]
+    fn row_blocks_are_as_even_as_possible() {
+        assert_eq!(even_blocks(22, 12), 11);
+        assert_eq!(even_blocks(22, 6), 6);
+        assert_eq!(even_blocks(5, 12), 5);
+        assert_eq!(even_blocks(1, 6), 1);
+        assert_eq!(even_blocks(48, 12), 12);
     }
 
     #[test]

@@ -2,6 +2,9 @@
 
 use super::{PANEL, WeightElement};
 
+/// Rows per call (any count works; this keeps blocks cache-friendly).
+pub const MAX_ROWS: usize = 6;
+
 /// `acc[r][j] (+)= Σ_{i<depth} x[r·stride + i] · w[i·16 + j]` for every row of `acc`.
 pub fn micro_kernel<T: WeightElement>(
     x: &[f32],
