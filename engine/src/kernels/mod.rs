@@ -92,14 +92,6 @@ impl PackedMatrix {
         (self.k, self.n)
     }
 
-    /// Bytes held.
-    pub fn size_bytes(&self) -> usize {
-        match &self.panels {
-            Panels::F32(p) => p.len() * 4,
-            Panels::Bf16(p) => p.len() * 2,
-        }
-    }
-
     /// `x` `[m, k]` (row-major) times the weight, plus `bias` `[n]`: `[m, n]`.
     pub fn matmul(&self, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
         assert_eq!(x.len(), m * self.k, "input is not [{m}, {}]", self.k);
@@ -354,6 +346,5 @@ mod tests {
         let packed = PackedMatrix::from_f32(&values(8 * 4, 1), 8, 4);
         assert!(packed.matmul(&[], 0, None).is_empty());
         assert_eq!(packed.dims(), (4, 8));
-        assert_eq!(packed.size_bytes(), 4 * PANEL * 4);
     }
 }

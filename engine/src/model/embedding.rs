@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::kernels::WeightElement;
 use crate::weights::{NativeValues, WeightLoader};
 
 #[derive(Debug, Clone)]
@@ -34,9 +35,7 @@ impl TokenEmbedding {
             let row = id as usize * d..(id as usize + 1) * d;
             match self.rows.as_ref() {
                 NativeValues::F32(v) => out.extend(v[row].iter().map(|x| x * self.scale)),
-                NativeValues::Bf16(v) => {
-                    out.extend(v[row].iter().map(|&b| f32::from_bits(u32::from(b) << 16) * self.scale))
-                }
+                NativeValues::Bf16(v) => out.extend(v[row].iter().map(|b| b.widen() * self.scale)),
             }
         }
         Tensor::from_data(TensorData::new(out, [1, ids.len(), d]), &self.device)
