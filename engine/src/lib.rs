@@ -4,6 +4,7 @@
 
 pub mod audio_io;
 pub mod bridge;
+mod clip_cache;
 pub mod config;
 pub mod denoise;
 pub mod error;

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::clip_cache::ClipCache;
 use crate::error::{Error, Result};
 use crate::model::audio_vae::DecoderStream;
 use crate::model::nn::to_vec;
@@ -123,13 +124,14 @@ pub struct PreparedRequest {
 pub struct TextToSpeech {
     model: VoxCpm2,
     tokenizer: TextTokenizer,
+    clips: ClipCache,
 }
 
 impl TextToSpeech {
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let model = VoxCpm2::load(dir, device)?;
         let tokenizer = TextTokenizer::load(&dir.join("tokenizer.json"))?;
-        Ok(TextToSpeech { model, tokenizer })
+        Ok(TextToSpeech { model, tokenizer, clips: ClipCache::default() })
     }
 
     pub fn model(&self) -> &VoxCpm2 {
@@ -158,8 +160,13 @@ impl TextToSpeech {
     }
 
     /// Encodes a clip at the encoder rate into patches `[n, P, D]` (row-major), zero-padded to
-    /// whole patches on the given side, as the official `_encode_wav` does.
+    /// whole patches on the given side, as the official `_encode_wav` does. Recent clips come
+    /// from a cache.
     pub fn encode_clip(&self, samples: &[f32], padding: ClipPadding) -> Result<Vec<f32>> {
+        self.clips.get_or_encode(samples, padding, || self.encode_clip_uncached(samples, padding))
+    }
+
+    fn encode_clip_uncached(&self, samples: &[f32], padding: ClipPadding) -> Result<Vec<f32>> {
         let config = self.model.config();
         let vae = &config.audio_vae_config;
         let (p, d, hop) = (config.patch_size, config.feat_dim, vae.encoder_hop());

@@ -12,6 +12,7 @@ use voxcpm_engine::model::nn::to_vec;
 use voxcpm_engine::noise::{NoiseSource, SeededNoise};
 use voxcpm_engine::pipeline::SpeechOptions;
 use voxcpm_engine::runtime::{GenerateOptions, Server, ServerOptions};
+use voxcpm_engine::wav::write_float_file;
 
 use crate::setup;
 
@@ -59,25 +60,36 @@ pub struct BenchArgs {
     /// Patches of the streaming run through the runtime (0 skips it).
     #[arg(long, default_value_t = 4)]
     stream_patches: usize,
+    /// Also stream lines of 100, 500 and 2,000 characters, and a line cloning 3, 10 and 30 s
+    /// references, to show how the first chunk and later chunks grow with length.
+    #[arg(long)]
+    scaling: bool,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<serde_json::Value> {
     let choice = setup::choose(args.model)?;
     let dir = hub::resolve(&choice.model)?;
     let mut report = stages(&dir, &Device::flex(), args.steps, args.runs.max(1), args.context.max(1))?;
-    if args.stream_patches > 0 {
+    if args.stream_patches > 0 || args.scaling {
         // The stage model is dropped by now, so the runtime's copy is the only one in memory.
-        report["streaming"] = streaming(&choice.model, args.steps, args.stream_patches)?;
+        let server = Server::start(ServerOptions::new(&choice.model))?;
+        server.await_ready(Duration::MAX)?;
+        let options = stream_options(args.steps, args.stream_patches.max(2));
+        if args.stream_patches > 0 {
+            report["streaming"] = stream_timing(&server, LINE, &options)?;
+        }
+        if args.scaling {
+            report["scaling"] = scaling(&server, &options)?;
+        }
     }
     Ok(report)
 }
 
-/// Time to first chunk and per-chunk time of a streaming generation through the runtime,
-/// measured from the `generate_streaming` call as a client sees it.
-fn streaming(model: &str, timesteps: usize, patches: usize) -> anyhow::Result<serde_json::Value> {
-    let server = Server::start(ServerOptions::new(model))?;
-    server.await_ready(Duration::MAX)?;
-    let options = GenerateOptions {
+/// The line every streaming measurement speaks (repeated for the longer ones).
+const LINE: &str = "This line measures how soon streamed speech starts.";
+
+fn stream_options(timesteps: usize, patches: usize) -> GenerateOptions {
+    GenerateOptions {
         speech: SpeechOptions {
             min_len: patches,
             max_len: patches,
@@ -86,10 +98,61 @@ fn streaming(model: &str, timesteps: usize, patches: usize) -> anyhow::Result<se
         },
         seed: Some(0),
         ..GenerateOptions::default()
+    }
+}
+
+/// Streaming timings as the text and the reference clip grow. The first chunk carries the
+/// prefill (every text token and reference patch through the LMs); later chunks carry one patch
+/// each, whose attention reads a longer cache.
+fn scaling(server: &Server, options: &GenerateOptions) -> anyhow::Result<serde_json::Value> {
+    let text_of = |chars: usize| {
+        let mut text = String::new();
+        while text.len() < chars {
+            text.push_str(LINE);
+            text.push(' ');
+        }
+        text.truncate(chars);
+        text
     };
-    let text = "This line measures how soon streamed speech starts.";
+    let mut texts = Vec::new();
+    for chars in [100, 500, 2000] {
+        let mut row = stream_timing(server, &text_of(chars), options)?;
+        row["text_chars"] = chars.into();
+        texts.push(row);
+    }
+    let mut references = Vec::new();
+    for seconds in [3, 10, 30] {
+        let clip = std::env::temp_dir().join(format!("voxcpm-bench-reference-{}-{seconds}s.wav", std::process::id()));
+        write_reference(&clip, seconds)?;
+        let cloning = GenerateOptions { audio_prompt: Some(clip.clone()), ..options.clone() };
+        let timing = stream_timing(server, &text_of(100), &cloning);
+        std::fs::remove_file(&clip).ok();
+        let mut row = timing?;
+        row["reference_seconds"] = seconds.into();
+        row["text_chars"] = 100.into();
+        references.push(row);
+    }
+    Ok(serde_json::json!({ "texts": texts, "references": references }))
+}
+
+/// A speech-like stand-in reference (a gliding tone with a syllable-rate envelope), 16 kHz.
+fn write_reference(path: &Path, seconds: usize) -> anyhow::Result<()> {
+    let rate = 16_000;
+    let samples: Vec<f32> = (0..seconds * rate)
+        .map(|i| {
+            let t = i as f32 / rate as f32;
+            let envelope = (std::f32::consts::PI * 4.0 * t).sin().abs();
+            0.3 * envelope * (2.0 * std::f32::consts::PI * (150.0 + 50.0 * (0.5 * t).sin()) * t).sin()
+        })
+        .collect();
+    write_float_file(path, &samples, rate as u32).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Time to first chunk and per-chunk time of one streaming generation through the runtime,
+/// measured from the `generate_streaming` call as a client sees it.
+fn stream_timing(server: &Server, text: &str, options: &GenerateOptions) -> anyhow::Result<serde_json::Value> {
     let start = Instant::now();
-    let mut stream = server.generate_streaming(text, &options)?;
+    let mut stream = server.generate_streaming(text, options)?;
     let (mut arrivals, mut samples) = (Vec::new(), 0);
     while let Some(chunk) = stream.next_chunk()? {
         arrivals.push(start.elapsed().as_secs_f64());
