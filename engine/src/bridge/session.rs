@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::frame::{FrameError, decode_map, read_frame, write_frame};
 use super::protocol::{Request, parse, reply};
-use crate::runtime::{DeviceRequest, GenerateOptions, Server, ServerOptions, Status};
+use crate::runtime::{DeviceRequest, GenerateOptions, Precision, Server, ServerOptions, Status};
 
 /// Why the loop woke up.
 pub enum Event {
@@ -157,10 +157,11 @@ impl Bridge {
         }
         // The Python bridge turns any device it does not know into "cpu".
         let device = if DeviceRequest::parse(&device).is_ok() { device } else { "cpu".to_owned() };
-        let server = match Server::start(ServerOptions { model, device, load_denoiser, optimize }) {
-            Ok(server) => Arc::new(server),
-            Err(e) => return reply::error(&e.to_string()),
-        };
+        let server =
+            match Server::start(ServerOptions { model, device, precision: Precision::F32, load_denoiser, optimize }) {
+                Ok(server) => Arc::new(server),
+                Err(e) => return reply::error(&e.to_string()),
+            };
         self.shutdown.register(Arc::clone(&server));
         self.server = Some(Arc::clone(&server));
         if self.shutdown.requested() {

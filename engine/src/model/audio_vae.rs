@@ -2,13 +2,16 @@
 //! turns prompt audio at 16 kHz into latents; the decoder turns latents into 48 kHz audio,
 //! conditioned on the output rate.
 
-use burn::tensor::Tensor;
+use std::sync::Arc;
+
 use burn::tensor::activation::tanh;
 use burn::tensor::module::{conv_transpose1d, conv1d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 
 use crate::config::AudioVaeConfig;
 use crate::error::{Error, Result};
+use crate::model::nn::{to_vec, zeros_like_type};
 use crate::weights::WeightLoader;
 
 /// Weight-normed conv with zero left padding so output `i` sees inputs `≤ i`.
@@ -111,23 +114,43 @@ impl CausalTransposeConv {
     }
 }
 
-/// Snake activation `x + sin²(αx)/(α + 1e-9)`, α per channel.
+/// Snake activation `x + sin²(αx)/(α + 1e-9)`, α per channel. On the CPU it runs as one pass
+/// over the samples instead of five tensor ops, each a full read and write of the activations
+/// (an A/B run measured the decoder about 25 % faster per patch with the fused pass).
 #[derive(Debug, Clone)]
 struct Snake {
     alpha: Tensor<3>,
     inv_alpha: Tensor<3>,
+    /// `(α, 1/(α + 1e-9))` per channel, for the CPU pass.
+    per_channel: Arc<[(f32, f32)]>,
 }
 
 impl Snake {
     fn load(w: &mut WeightLoader, name: &str, channels: usize) -> Self {
         let alpha = w.tensor(&format!("{name}.alpha"), [1, channels, 1]);
         let inv_alpha = (alpha.clone() + 1e-9).recip();
-        Snake { alpha, inv_alpha }
+        let values = |t: &Tensor<3>| to_vec(t.clone()).expect("converted to f32 by to_vec");
+        let per_channel = values(&alpha).into_iter().zip(values(&inv_alpha)).collect();
+        Snake { alpha, inv_alpha, per_channel }
     }
 
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let s = (x.clone() * self.alpha.clone()).sin();
-        x + self.inv_alpha.clone() * s.square()
+        let device = x.device();
+        if device != Device::flex() {
+            let s = (x.clone() * self.alpha.clone()).sin();
+            return x + self.inv_alpha.clone() * s.square();
+        }
+        let dims = x.dims();
+        let mut values = to_vec(x).expect("converted to f32 by to_vec");
+        let len = dims[2];
+        for (row, chunk) in values.chunks_mut(len).enumerate() {
+            let (alpha, inv_alpha) = self.per_channel[row % dims[1]];
+            for v in chunk {
+                let s = (*v * alpha).sin();
+                *v += inv_alpha * (s * s);
+            }
+        }
+        Tensor::from_data(TensorData::new(values, dims), &device)
     }
 }
 
@@ -195,8 +218,14 @@ pub struct AudioVae {
 }
 
 impl AudioVae {
-    /// Loads the VAE from its own file (keys without the `audio_vae.` prefix).
+    /// Loads the VAE from its own file (keys without the `audio_vae.` prefix). It stays in f32
+    /// on every device, as the official model keeps it whatever the LM's dtype: its long
+    /// convolutions and Snake's `sin` lose too much in half precision.
     pub fn load(w: &mut WeightLoader, config: &AudioVaeConfig) -> Self {
+        w.in_f32(|w| Self::load_layers(w, config))
+    }
+
+    fn load_layers(w: &mut WeightLoader, config: &AudioVaeConfig) -> Self {
         let c = config;
         let groups_for = |channels: usize| if c.depthwise { channels } else { 1 };
 
@@ -285,9 +314,10 @@ impl AudioVae {
                 "VAE encoder needs [B, 1, samples>0] audio, got [{b}, {c}, {len}]"
             )));
         }
+        let audio = audio.cast(FloatDType::F32);
         let padded = len.div_ceil(hop) * hop;
         let audio = if padded > len {
-            Tensor::cat(vec![audio.clone(), Tensor::zeros([b, 1, padded - len], &audio.device())], 2)
+            Tensor::cat(vec![audio.clone(), zeros_like_type(&audio, [b, 1, padded - len])], 2)
         } else {
             audio
         };
@@ -313,8 +343,9 @@ impl AudioVae {
         self.decode_inner(latents, &mut Some(stream))
     }
 
+    /// Latents in any float type; the decoder runs (and answers) in f32.
     fn decode_inner(&self, latents: Tensor<3>, stream: &mut Option<&mut DecoderStream>) -> Tensor<3> {
-        let mut x = latents;
+        let mut x = latents.cast(FloatDType::F32);
         for conv in &self.decoder_input {
             x = conv.forward_stream(x, stream);
         }
@@ -350,7 +381,7 @@ impl DecoderStream {
     fn prepend_tail(&mut self, x: Tensor<3>, width: usize) -> Tensor<3> {
         let [b, c, _] = x.dims();
         if self.cursor == self.tails.len() {
-            self.tails.push(Tensor::zeros([b, c, width], &x.device()));
+            self.tails.push(zeros_like_type(&x, [b, c, width]));
         }
         let tail = std::mem::replace(&mut self.tails[self.cursor], Tensor::empty([0, 0, 0], &x.device()));
         let full = Tensor::cat(vec![tail, x], 2);

@@ -1,7 +1,7 @@
 //! The flow-matching sampler around LocDiT (§5.6): Euler steps from noise (t = 1) to data
 //! (t = 0) on a sway-shifted schedule, with classifier-free guidance by CFG-Zero*.
 
-use burn::tensor::Tensor;
+use burn::tensor::{FloatDType, Tensor};
 
 use super::loc_dit::LocDit;
 
@@ -46,9 +46,10 @@ pub fn solve(dit: &LocDit, z: Tensor<3>, mu: Tensor<2>, cond: Tensor<3>, setting
             let velocity = dit.forward(x_pair, mu_pair.clone(), &[t, t], cond_pair.clone(), &[0.0, 0.0]);
             let conditional = velocity.clone().slice_dim(0, 0..1);
             let unconditional = velocity.slice_dim(0, 1..2);
-            let dot = (conditional.clone() * unconditional.clone()).sum();
-            let norm = unconditional.clone().square().sum() + 1e-8;
-            let st_star = (dot / norm).reshape([1, 1, 1]);
+            // The projection's sums run in f32 (in f16, 1e-8 would round to zero).
+            let dtype: FloatDType = x.dtype().into();
+            let (c, u) = (conditional.clone().cast(FloatDType::F32), unconditional.clone().cast(FloatDType::F32));
+            let st_star = ((c * u.clone()).sum() / (u.square().sum() + 1e-8)).cast(dtype).reshape([1, 1, 1]);
             let scaled_u = unconditional * st_star;
             let v = scaled_u.clone() + (conditional - scaled_u) * settings.cfg_value as f64;
             x = x - v * dt as f64;

@@ -5,7 +5,7 @@ use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Bool, Tensor};
 
 use super::kv_cache::KvCache;
-use super::nn::{Linear, RmsNorm};
+use super::nn::{Linear, RmsNorm, in_f32};
 use super::rope::Rope;
 use crate::config::StackConfig;
 use crate::error::Result;
@@ -187,7 +187,7 @@ impl Attention {
         if let Some(mask) = mask {
             scores = scores.mask_fill(mask.unsqueeze::<4>(), f32::NEG_INFINITY);
         }
-        let out = softmax(scores, 3).matmul(v);
+        let out = in_f32(scores, |scores| softmax(scores, 3)).matmul(v);
         let out = out.reshape([b, h, t, d]).swap_dims(1, 2).reshape([b, t, h * d]);
         self.o_proj.forward(out)
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use burn::tensor::module::linear;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 
 use super::lora::LoraDelta;
 use crate::error::{Error, Result};
@@ -96,10 +96,26 @@ impl RmsNorm {
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let variance = x.clone().square().mean_dim(D - 1);
-        let normed = x * (variance + self.eps).sqrt().recip();
+        let normed = in_f32(x, |x| {
+            let variance = x.clone().square().mean_dim(D - 1);
+            x * (variance + self.eps).sqrt().recip()
+        });
         normed * self.weight.clone().unsqueeze()
     }
+}
+
+/// Runs `f` on `x` in f32 and casts the result back to `x`'s type. For reductions that half
+/// precision would overflow (x² past 65504) or round away, as the official code does for its
+/// norms; on f32 tensors both casts are no-ops.
+pub fn in_f32<const D: usize>(x: Tensor<D>, f: impl FnOnce(Tensor<D>) -> Tensor<D>) -> Tensor<D> {
+    let dtype: FloatDType = x.dtype().into();
+    f(x.cast(FloatDType::F32)).cast(dtype)
+}
+
+/// Zeros of `shape` on `like`'s device in `like`'s float type (which may differ from the
+/// device's default: the VAE is f32 on an f16 device).
+pub fn zeros_like_type<const D: usize>(like: &Tensor<D>, shape: [usize; D]) -> Tensor<D> {
+    Tensor::zeros(shape, (&like.device(), like.dtype()))
 }
 
 /// Copies a float tensor back to the host.

@@ -3,6 +3,8 @@
 //! Anything unavailable falls back to cpu, and the server reports what it really used.
 
 use burn::tensor::Device;
+#[cfg(feature = "wgpu")]
+use burn::tensor::FloatDType;
 
 use crate::error::{Error, Result};
 
@@ -37,27 +39,72 @@ impl DeviceRequest {
     }
 }
 
+/// The float type a GPU computes in. The CPU always computes in f32, over weights kept in the
+/// checkpoint's own precision (see [`crate::kernels`]), so this only applies to wgpu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    #[default]
+    F32,
+    /// Half the memory and bandwidth of f32; norms and softmax still reduce in f32.
+    F16,
+}
+
+impl Precision {
+    /// Parses a precision name; bf16 is refused with the reason (WGSL has no bf16).
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "f32" | "fp32" | "float32" => Ok(Precision::F32),
+            "f16" | "fp16" | "float16" | "half" => Ok(Precision::F16),
+            "bf16" | "bfloat16" => Err(Error::InvalidInput(
+                "precision bf16 is not offered: wgpu's shader language has no bf16 (use f16 or f32)".into(),
+            )),
+            other => Err(Error::InvalidInput(format!("unknown precision {other:?} (use f32 or f16)"))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+        }
+    }
+
+    #[cfg(feature = "wgpu")]
+    fn dtype(self) -> FloatDType {
+        match self {
+            Precision::F32 => FloatDType::F32,
+            Precision::F16 => FloatDType::F16,
+        }
+    }
+}
+
 /// The device a server ended up with.
 #[derive(Debug, Clone)]
 pub struct ResolvedDevice {
     pub device: Device,
     /// "cpu" or "wgpu".
     pub name: String,
-    /// Why a GPU request fell back to cpu, if it did.
+    /// What it computes in (f32 on the cpu, whatever was asked).
+    pub precision: Precision,
+    /// Why a GPU request fell back to cpu, or why a precision was not applied.
     pub fallback_reason: Option<String>,
 }
 
 impl ResolvedDevice {
     fn cpu(fallback_reason: Option<String>) -> Self {
-        ResolvedDevice { device: Device::flex(), name: "cpu".into(), fallback_reason }
+        ResolvedDevice { device: Device::flex(), name: "cpu".into(), precision: Precision::F32, fallback_reason }
     }
 }
 
-/// Resolves a request to a working device.
-pub fn resolve(request: &DeviceRequest) -> ResolvedDevice {
+/// Resolves a request to a working device computing in `precision`.
+pub fn resolve(request: &DeviceRequest, precision: Precision) -> ResolvedDevice {
     match request {
+        DeviceRequest::Cpu if precision != Precision::F32 => ResolvedDevice::cpu(Some(format!(
+            "cpu computes in f32 over the checkpoint's own weights; precision {} applies to GPUs",
+            precision.name()
+        ))),
         DeviceRequest::Cpu => ResolvedDevice::cpu(None),
-        gpu => gpu_device(gpu).unwrap_or_else(|reason| {
+        gpu => gpu_device(gpu, precision).unwrap_or_else(|reason| {
             tracing::warn!(%reason, "falling back to cpu");
             ResolvedDevice::cpu(Some(reason))
         }),
@@ -65,34 +112,53 @@ pub fn resolve(request: &DeviceRequest) -> ResolvedDevice {
 }
 
 #[cfg(not(feature = "wgpu"))]
-fn gpu_device(_request: &DeviceRequest) -> std::result::Result<ResolvedDevice, String> {
+fn gpu_device(_request: &DeviceRequest, _precision: Precision) -> std::result::Result<ResolvedDevice, String> {
     Err("this build has no GPU backend (build with --features wgpu)".into())
 }
 
 #[cfg(feature = "wgpu")]
-fn gpu_device(request: &DeviceRequest) -> std::result::Result<ResolvedDevice, String> {
+fn gpu_device(request: &DeviceRequest, precision: Precision) -> std::result::Result<ResolvedDevice, String> {
     use burn::tensor::DeviceKind;
     let kinds = match request {
         DeviceRequest::Gpu { index } => vec![DeviceKind::DiscreteGpu(*index), DeviceKind::IntegratedGpu(*index)],
         _ => vec![DeviceKind::DefaultDevice],
     };
+    let mut reason = "no wgpu adapter of the requested kind answered".to_owned();
     for kind in kinds {
-        if let Some(device) = probe(Device::wgpu(kind.clone())) {
-            return Ok(ResolvedDevice { device, name: "wgpu".into(), fallback_reason: None });
+        match probe(Device::wgpu(kind.clone()), precision) {
+            Ok(device) => {
+                return Ok(ResolvedDevice { device, name: "wgpu".into(), precision, fallback_reason: None });
+            }
+            Err(Some(why)) => reason = why,
+            Err(None) => {}
         }
     }
-    Err("no wgpu adapter of the requested kind answered".into())
+    Err(reason)
 }
 
-/// Runs one tiny computation; wgpu panics when an adapter is missing, so catch that.
+/// Sets the device's float type, then runs one tiny computation. wgpu panics when an adapter
+/// is missing, so that is caught (`Err(None)`); `Err(Some(_))` is an adapter that answered
+/// but cannot compute in `precision`.
 #[cfg(feature = "wgpu")]
-fn probe(device: Device) -> Option<Device> {
+fn probe(mut device: Device, precision: Precision) -> std::result::Result<Device, Option<String>> {
     use burn::tensor::{Tensor, TensorData};
-    let answered = std::panic::catch_unwind(|| {
+    let answered = std::panic::catch_unwind(move || {
+        // The float type is fixed per device and process by the first tensor made on it: a
+        // second server on the same adapter can only share the first one's.
+        if device.configure(precision.dtype()).is_err() && device.settings().float_dtype != precision.dtype() {
+            let current = device.settings().float_dtype;
+            return Err(Some(format!(
+                "this process already computes in {current:?} on that adapter; {} cannot be set as well",
+                precision.name()
+            )));
+        }
         let x = Tensor::<1>::from_data(TensorData::new(vec![1.0f32, 2.0], [2]), &device);
-        crate::model::nn::to_vec(x * 2.0).ok() == Some(vec![2.0, 4.0])
+        match crate::model::nn::to_vec(x * 2.0) {
+            Ok(values) if values == [2.0, 4.0] => Ok(device),
+            _ => Err(Some(format!("the adapter computed 2 × [1, 2] wrongly in {}", precision.name()))),
+        }
     });
-    matches!(answered, Ok(true)).then_some(device)
+    answered.unwrap_or(Err(None))
 }
 
 #[cfg(test)]
@@ -112,8 +178,25 @@ mod tests {
     #[cfg(not(feature = "wgpu"))]
     #[test]
     fn a_gpu_request_without_the_backend_falls_back_to_cpu_and_says_why() {
-        let resolved = resolve(&DeviceRequest::Gpu { index: 0 });
+        let resolved = resolve(&DeviceRequest::Gpu { index: 0 }, Precision::F32);
         assert_eq!(resolved.name, "cpu");
         assert!(resolved.fallback_reason.unwrap().contains("wgpu"));
+    }
+
+    #[test]
+    fn precisions_parse_and_bf16_is_refused_with_the_reason() {
+        assert_eq!(Precision::parse("F16").unwrap(), Precision::F16);
+        assert_eq!(Precision::parse("fp32").unwrap(), Precision::F32);
+        let err = Precision::parse("bf16").unwrap_err().to_string();
+        assert!(err.contains("bf16") && err.contains("f16"), "{err}");
+        assert!(Precision::parse("f8").unwrap_err().to_string().contains("f8"));
+    }
+
+    #[test]
+    fn the_cpu_says_it_computes_in_f32_when_f16_is_asked() {
+        let resolved = resolve(&DeviceRequest::Cpu, Precision::F16);
+        assert_eq!((resolved.name.as_str(), resolved.precision), ("cpu", Precision::F32));
+        assert!(resolved.fallback_reason.unwrap().contains("f16"));
+        assert!(resolve(&DeviceRequest::Cpu, Precision::F32).fallback_reason.is_none());
     }
 }

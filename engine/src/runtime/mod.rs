@@ -19,7 +19,7 @@ mod render_key;
 mod server;
 mod stream;
 
-pub use device::DeviceRequest;
+pub use device::{DeviceRequest, Precision, ResolvedDevice, resolve as resolve_device};
 pub use options::{GenerateOptions, ServerOptions};
 pub use render_key::{model_key, request_key};
 pub use server::{Server, ServerInfo, Speech, Status, save};

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::device::Precision;
 use crate::audio_io::{load_clip, read_wav_mono};
 use crate::denoise::Denoiser;
 use crate::error::{Error, Result};
@@ -16,6 +17,8 @@ pub struct ServerOptions {
     pub model: String,
     /// "cpu" (default), "gpu", "cuda", "cuda:N", "vulkan", "mps", "wgpu" or "auto".
     pub device: String,
+    /// What a GPU computes in (f32 by default; the cpu always computes in f32).
+    pub precision: Precision,
     /// Load the prompt denoiser (RNNoise, built in; see [`crate::denoise`]) at start, so that
     /// `denoise: true` requests clean their clips. Without it `denoise` is ignored and clips
     /// are used as they are, as the official code does when no denoiser is loaded.
@@ -26,7 +29,13 @@ pub struct ServerOptions {
 
 impl ServerOptions {
     pub fn new(model: impl Into<String>) -> Self {
-        ServerOptions { model: model.into(), device: "cpu".into(), load_denoiser: false, optimize: true }
+        ServerOptions {
+            model: model.into(),
+            device: "cpu".into(),
+            precision: Precision::F32,
+            load_denoiser: false,
+            optimize: true,
+        }
     }
 }
 

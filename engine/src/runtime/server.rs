@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::device::{self, DeviceRequest};
+use super::device::{self, DeviceRequest, Precision};
 use super::options::{GenerateOptions, ServerOptions};
 use super::stream::{SpeechStream, StreamEvent};
 use crate::denoise::Denoiser;
@@ -42,7 +42,9 @@ pub struct ServerInfo {
     pub status: Status,
     /// The device really used ("cpu" or "wgpu"), once resolved.
     pub device: Option<String>,
-    /// Why a GPU request fell back to cpu.
+    /// What the device computes in, once resolved.
+    pub precision: Option<Precision>,
+    /// Why a GPU request fell back to cpu, or why a precision was not applied.
     pub device_note: Option<String>,
     /// Output sample rate (48000 for VoxCPM2), once loaded.
     pub sample_rate: Option<u32>,
@@ -115,6 +117,7 @@ enum Command {
 struct State {
     status: Status,
     device: Option<String>,
+    precision: Option<Precision>,
     device_note: Option<String>,
     sample_rate: Option<u32>,
     model_dir: Option<PathBuf>,
@@ -159,6 +162,7 @@ impl Server {
             state: Mutex::new(State {
                 status: Status::Loading,
                 device: None,
+                precision: None,
                 device_note: None,
                 sample_rate: None,
                 model_dir: None,
@@ -174,7 +178,9 @@ impl Server {
         let worker_shared = Arc::clone(&shared);
         let worker = std::thread::Builder::new()
             .name("voxcpm-engine".into())
-            .spawn(move || Worker::load(&options.model, &device_request, denoiser, worker_shared).serve(queue))
+            .spawn(move || {
+                Worker::load(&options.model, &device_request, options.precision, denoiser, worker_shared).serve(queue)
+            })
             .map_err(|e| Error::ModelUnavailable(format!("cannot start the engine thread: {e}")))?;
         Ok(Server { shared, commands, worker: Mutex::new(Some(worker)) })
     }
@@ -210,6 +216,7 @@ impl Server {
         ServerInfo {
             status: state.status.clone(),
             device: state.device.clone(),
+            precision: state.precision,
             device_note: state.device_note.clone(),
             sample_rate: state.sample_rate,
             model: self.shared.model.clone(),
@@ -324,11 +331,18 @@ struct Worker {
 }
 
 impl Worker {
-    fn load(model: &str, device_request: &DeviceRequest, denoiser: Option<Denoiser>, shared: Arc<Shared>) -> Worker {
-        let resolved = device::resolve(device_request);
+    fn load(
+        model: &str,
+        device_request: &DeviceRequest,
+        precision: Precision,
+        denoiser: Option<Denoiser>,
+        shared: Arc<Shared>,
+    ) -> Worker {
+        let resolved = device::resolve(device_request, precision);
         {
             let mut state = shared.state();
             state.device = Some(resolved.name.clone());
+            state.precision = Some(resolved.precision);
             state.device_note = resolved.fallback_reason.clone();
         }
         let loaded = hub::resolve(model).and_then(|dir| {

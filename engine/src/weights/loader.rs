@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorCreationOptions, TensorData};
 
 use super::file::{StoredTensor, WeightFile};
 use crate::error::{Error, Result};
@@ -23,6 +23,8 @@ pub struct WeightLoader<'a> {
     taken: BTreeSet<String>,
     problems: Vec<String>,
     requested: Vec<(String, Vec<usize>)>,
+    /// Upload in f32 whatever the device's float type (see [`in_f32`](Self::in_f32)).
+    force_f32: bool,
 }
 
 impl<'a> WeightLoader<'a> {
@@ -39,7 +41,18 @@ impl<'a> WeightLoader<'a> {
             taken: BTreeSet::new(),
             problems: Vec::new(),
             requested: Vec::new(),
+            force_f32: false,
         }
+    }
+
+    /// Loads what `load` asks for in f32 even on a device that computes in f16: for the parts
+    /// that must keep full precision (the quantiser, whose rounding a half-precision weight
+    /// would move). The CPU holds weights in their stored precision and computes in f32 anyway.
+    pub fn in_f32<T>(&mut self, load: impl FnOnce(&mut Self) -> T) -> T {
+        let outer = std::mem::replace(&mut self.force_f32, true);
+        let loaded = load(self);
+        self.force_f32 = outer;
+        loaded
     }
 
     /// What an inventory loader recorded, in request order.
@@ -169,14 +182,19 @@ impl<'a> WeightLoader<'a> {
     }
 
     fn upload<const D: usize>(&self, values: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
-        Tensor::from_data(TensorData::new(values, shape), &self.device)
+        Tensor::from_data(TensorData::new(values, shape), self.creation_options())
+    }
+
+    fn creation_options(&self) -> TensorCreationOptions {
+        let options = TensorCreationOptions::new(self.device.clone());
+        if self.force_f32 { options.with_dtype(DType::F32) } else { options }
     }
 
     /// Stands in for a tensor that failed to load, with the expected shape so that building
     /// the model goes on and every problem gets reported; `finish` fails before any forward pass
     /// can see it. Zeroed memory is mapped lazily, so even a whole missing model costs little.
     fn placeholder<const D: usize>(&self, shape: [usize; D]) -> Tensor<D> {
-        Tensor::zeros(shape, &self.device)
+        Tensor::zeros(shape, self.creation_options())
     }
 }
 

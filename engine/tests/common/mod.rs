@@ -1,9 +1,11 @@
 //! Shared by the integration tests: fixture paths, model loading and tolerance checks.
 #![allow(dead_code)]
 
+pub mod module_checks;
+
 use std::path::PathBuf;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorCreationOptions, TensorData};
 use voxcpm_engine::model::VoxCpm2;
 use voxcpm_engine::parity::{TensorFile, relative_max_error};
 
@@ -19,8 +21,12 @@ pub fn device() -> Device {
 }
 
 pub fn load_model(config: &str) -> VoxCpm2 {
+    load_model_on(config, &device())
+}
+
+pub fn load_model_on(config: &str, device: &Device) -> VoxCpm2 {
     let dir = fixtures().join(config).join("checkpoint");
-    VoxCpm2::load(&dir, &device()).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
+    VoxCpm2::load(&dir, device).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
 }
 
 pub fn goldens(config: &str) -> TensorFile {
@@ -30,11 +36,25 @@ pub fn goldens(config: &str) -> TensorFile {
 
 /// A golden tensor uploaded to the test device.
 pub fn tensor<const D: usize>(file: &TensorFile, name: &str) -> Tensor<D> {
+    tensor_on(file, name, &device())
+}
+
+/// A golden tensor uploaded to `device` (in the device's float type).
+pub fn tensor_on<const D: usize>(file: &TensorFile, name: &str, device: &Device) -> Tensor<D> {
+    tensor_with(file, name, device)
+}
+
+/// A golden tensor created with `options` (a device, and a float type other than its default).
+pub fn tensor_with<const D: usize>(
+    file: &TensorFile,
+    name: &str,
+    options: impl Into<TensorCreationOptions>,
+) -> Tensor<D> {
     let shape = file.shape(name).unwrap();
     let values = file.f32(name).unwrap();
     let shape: [usize; D] =
         shape.try_into().unwrap_or_else(|s| panic!("{name} has rank {}, expected {D}", Vec::len(&s)));
-    Tensor::from_data(TensorData::new(values, shape), &device())
+    Tensor::from_data(TensorData::new(values, shape), options)
 }
 
 pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -86,4 +106,17 @@ pub fn case_files(prefix: &str) -> Vec<(PathBuf, PathBuf)> {
     }
     found.sort();
     found
+}
+
+/// The wgpu device computing in `precision`, failing the test (never falling back to cpu)
+/// when no adapter answers: `scripts/setup` installs Mesa's lavapipe for machines without a GPU.
+pub fn wgpu_device(precision: voxcpm_engine::runtime::Precision) -> Device {
+    use voxcpm_engine::runtime::{DeviceRequest, resolve_device};
+    let resolved = resolve_device(&DeviceRequest::WgpuDefault, precision);
+    assert_eq!(
+        resolved.name, "wgpu",
+        "no wgpu adapter: {:?} (install mesa-vulkan-drivers and libvulkan1, as scripts/setup does)",
+        resolved.fallback_reason
+    );
+    resolved.device
 }

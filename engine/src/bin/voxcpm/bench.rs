@@ -11,7 +11,7 @@ use voxcpm_engine::model::cfm::{self, CfmSettings};
 use voxcpm_engine::model::nn::to_vec;
 use voxcpm_engine::noise::{NoiseSource, SeededNoise};
 use voxcpm_engine::pipeline::SpeechOptions;
-use voxcpm_engine::runtime::{GenerateOptions, Server, ServerOptions};
+use voxcpm_engine::runtime::{DeviceRequest, GenerateOptions, Precision, Server, ServerOptions, resolve_device};
 use voxcpm_engine::wav::write_float_file;
 
 use crate::setup;
@@ -48,6 +48,12 @@ pub struct BenchArgs {
     /// Checkpoint directory; default as for `say`.
     #[arg(long)]
     model: Option<String>,
+    /// cpu, or a GPU name as for `say` (which must answer: the bench never falls back).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// What a GPU computes in: f32 or f16.
+    #[arg(long, default_value = "f32", value_parser = crate::parse_precision)]
+    precision: Precision,
     /// Flow-matching steps per patch.
     #[arg(long, default_value_t = 10)]
     steps: usize,
@@ -69,10 +75,20 @@ pub struct BenchArgs {
 pub fn run(args: BenchArgs) -> anyhow::Result<serde_json::Value> {
     let choice = setup::choose(args.model)?;
     let dir = hub::resolve(&choice.model)?;
-    let mut report = stages(&dir, &Device::flex(), args.steps, args.runs.max(1), args.context.max(1))?;
+    let request = DeviceRequest::parse(&args.device)?;
+    let resolved = resolve_device(&request, args.precision);
+    if let Some(reason) = &resolved.fallback_reason {
+        anyhow::bail!("cannot bench on {} ({}): {reason}", args.device, args.precision.name());
+    }
+    let mut report = stages(&dir, &resolved.device, args.steps, args.runs.max(1), args.context.max(1))?;
     if args.stream_patches > 0 || args.scaling {
         // The stage model is dropped by now, so the runtime's copy is the only one in memory.
-        let server = Server::start(ServerOptions::new(&choice.model))?;
+        let options = ServerOptions {
+            device: args.device.clone(),
+            precision: args.precision,
+            ..ServerOptions::new(&choice.model)
+        };
+        let server = Server::start(options)?;
         server.await_ready(Duration::MAX)?;
         let options = stream_options(args.steps, args.stream_patches.max(2));
         if args.stream_patches > 0 {
@@ -225,7 +241,7 @@ fn stages(
         p as f64 * config.audio_vae_config.decoder_hop() as f64 / config.audio_vae_config.out_sample_rate as f64;
     Ok(serde_json::json!({
         "model": dir.display().to_string(),
-        "device": format!("{device:?}"),
+        "device": format!("{device:?} computing in {:?}", device.settings().float_dtype),
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "timesteps": timesteps,
         "context_positions": context,

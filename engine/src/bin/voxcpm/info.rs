@@ -22,6 +22,7 @@ pub fn run(engine: EngineArgs, json: bool) -> anyhow::Result<()> {
             "checkpoint": dir,
             "status": status,
             "device": info.device,
+            "precision": info.precision.map(|p| p.name()),
             "device_note": info.device_note,
             "sample_rate": info.sample_rate,
             "denoiser": info.denoiser,
@@ -34,7 +35,8 @@ pub fn run(engine: EngineArgs, json: bool) -> anyhow::Result<()> {
     println!("checkpoint:  {}", dir.as_deref().unwrap_or("-"));
     println!("status:      {status}");
     let note = info.device_note.map(|n| format!(" ({n})")).unwrap_or_default();
-    println!("device:      {}{note}", info.device.as_deref().unwrap_or("-"));
+    let precision = info.precision.map_or("-", |p| p.name());
+    println!("device:      {} ({precision}){note}", info.device.as_deref().unwrap_or("-"));
     println!("sample rate: {} Hz", info.sample_rate.map_or("-".into(), |r| r.to_string()));
     println!("denoiser:    {}", if info.denoiser { "loaded" } else { "none" });
     Ok(())

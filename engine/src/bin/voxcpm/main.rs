@@ -16,6 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use voxcpm_engine::hub;
 use voxcpm_engine::parity::ParityCase;
 use voxcpm_engine::pipeline::{SpeechOptions, TextToSpeech};
+use voxcpm_engine::runtime::Precision;
 use voxcpm_engine::synthetic::{Preset, WeightDtype, preset_config, write_checkpoint};
 
 #[derive(Parser)]
@@ -39,9 +40,16 @@ pub struct EngineArgs {
     /// and fall back to cpu when unavailable.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// What a GPU computes in: f32 or f16 (the cpu always computes in f32).
+    #[arg(long, default_value = "f32", value_parser = parse_precision)]
+    pub precision: Precision,
     /// A LoRA adapter directory (lora_weights.safetensors + lora_config.json) to apply.
     #[arg(long)]
     pub lora: Option<PathBuf>,
+}
+
+fn parse_precision(name: &str) -> Result<Precision, String> {
+    Precision::parse(name).map_err(|e| e.to_string())
 }
 
 /// How to speak: the official generation options.

@@ -28,16 +28,21 @@ pub fn choose(flag: Option<String>) -> anyhow::Result<ModelChoice> {
 /// if one is given.
 pub fn start_server(engine: &EngineArgs, load_denoiser: bool) -> anyhow::Result<(Server, ModelChoice)> {
     let choice = choose(engine.model.clone())?;
-    let options =
-        ServerOptions { device: engine.device.clone(), load_denoiser, ..ServerOptions::new(choice.model.clone()) };
+    let options = ServerOptions {
+        device: engine.device.clone(),
+        precision: engine.precision,
+        load_denoiser,
+        ..ServerOptions::new(choice.model.clone())
+    };
     let server = Server::start(options)?;
     let spinner = ProgressBar::new_spinner().with_message(format!("loading {}", choice.model));
     spinner.enable_steady_tick(Duration::from_millis(120));
     let ready = server.await_ready(Duration::MAX);
     spinner.finish_and_clear();
     ready.with_context(|| format!("loading model {} ({})", choice.model, choice.source.describe()))?;
-    if let Some(note) = server.info().device_note {
-        eprintln!("notice: running on cpu: {note}");
+    let info = server.info();
+    if let Some(note) = info.device_note {
+        eprintln!("notice: running on {}: {note}", info.device.as_deref().unwrap_or("cpu"));
     }
     if let Some(dir) = &engine.lora {
         let (loaded, skipped) = server.load_lora(dir)?;

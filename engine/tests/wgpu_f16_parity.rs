@@ -1,0 +1,53 @@
+//! The GPU path in f16 against the official (f32) goldens, every module within 1e-2, on wgpu's
+//! default adapter (Mesa's lavapipe on machines without a GPU).
+#![cfg(feature = "wgpu")]
+
+mod common;
+
+use burn::tensor::{DType, Tensor};
+use common::module_checks::ModuleChecks;
+use common::*;
+use voxcpm_engine::parity::ZeroShotCase;
+use voxcpm_engine::runtime::Precision;
+
+/// f16 keeps about three decimal digits; a module may lose one more over its layers.
+const WGPU_F16_TOLERANCE: f32 = 1e-2;
+
+#[test]
+fn every_module_matches_in_f16() {
+    ModuleChecks { device: wgpu_device(Precision::F16), tolerance: WGPU_F16_TOLERANCE }.all();
+}
+
+#[test]
+fn the_networks_compute_in_f16_and_the_vae_in_f32() {
+    let device = wgpu_device(Precision::F16);
+    let model = load_model_on("tiny", &device);
+    let g = goldens("tiny");
+    let lm = model.base_lm();
+    let mut cache = lm.new_cache(model.config().max_length);
+    let hidden: Tensor<3> = lm.forward_cached(tensor_on(&g, "base_lm.prefill.input", &device), &mut cache).unwrap();
+    assert_eq!(hidden.dtype(), DType::F16, "the base LM");
+    let audio = model.audio_vae().decode(tensor_on(&g, "vae.decode.input", &device));
+    assert_eq!(audio.dtype(), DType::F32, "the VAE decoder");
+}
+
+/// A whole take is autoregressive: each patch feeds the next, and f16's rounding (FSQ flips
+/// above all) grows along the take, as bf16's does in the official release. So the first patch,
+/// made before any feedback, must match to 1e-2; the take must keep its length and stay finite.
+#[test]
+fn a_generation_starts_within_1e_2_in_f16_and_keeps_its_length() {
+    let device = wgpu_device(Precision::F16);
+    let (checkpoint, path) = case_files("case_full").into_iter().next().expect("a full case");
+    let model = voxcpm_engine::model::VoxCpm2::load(&checkpoint, &device).unwrap();
+    let case = ZeroShotCase::read(&path).unwrap();
+    let out = case.run(&model, &path).unwrap();
+    let (latents, shape) = case.latents.as_ref().expect("case has latents");
+    assert_eq!(out.latent_shape.to_vec(), *shape, "generated length differs");
+    assert!(out.audio.iter().all(|x| x.is_finite()), "f16 audio has non-finite samples");
+    let [dims, frames] = out.latent_shape;
+    let patch = model.config().patch_size;
+    let first_patch = |track: &[f32]| -> Vec<f32> {
+        (0..dims).flat_map(|d| track[d * frames..d * frames + patch].to_vec()).collect()
+    };
+    assert_close("f16 first patch", &first_patch(&out.latents), &first_patch(latents), WGPU_F16_TOLERANCE);
+}

@@ -1,0 +1,32 @@
+//! The GPU path in f32 against the official goldens: every module and whole generations, on
+//! wgpu's default adapter (Mesa's lavapipe on machines without a GPU). f16 needs its own
+//! process (a device's float type is fixed once per process): see `wgpu_f16_parity.rs`.
+#![cfg(feature = "wgpu")]
+
+mod common;
+
+use common::module_checks::ModuleChecks;
+use common::*;
+use voxcpm_engine::parity::ZeroShotCase;
+use voxcpm_engine::runtime::Precision;
+
+/// GPU reductions run in another order than the CPU's; f32 stays well inside the latent tolerance.
+const WGPU_F32_TOLERANCE: f32 = 1e-4;
+
+#[test]
+fn every_module_matches_in_f32() {
+    ModuleChecks { device: wgpu_device(Precision::F32), tolerance: WGPU_F32_TOLERANCE }.all();
+}
+
+#[test]
+fn a_whole_generation_matches_in_f32() {
+    let device = wgpu_device(Precision::F32);
+    let (checkpoint, path) = case_files("case_full").into_iter().next().expect("the tiny full case");
+    let model = voxcpm_engine::model::VoxCpm2::load(&checkpoint, &device).unwrap();
+    let case = ZeroShotCase::read(&path).unwrap();
+    let out = case.run(&model, &path).unwrap();
+    let (latents, shape) = case.latents.as_ref().expect("case has latents");
+    assert_eq!(out.latent_shape.to_vec(), *shape, "generated length differs");
+    assert_close("wgpu latents", &out.latents, latents, LATENT_TOLERANCE);
+    assert_close("wgpu audio", &out.audio, case.audio.as_ref().unwrap(), AUDIO_TOLERANCE);
+}
