@@ -123,7 +123,14 @@ fn gpu_device(request: &DeviceRequest, precision: Precision) -> std::result::Res
         DeviceRequest::Gpu { index } => vec![DeviceKind::DiscreteGpu(*index), DeviceKind::IntegratedGpu(*index)],
         _ => vec![DeviceKind::DefaultDevice],
     };
-    let mut reason = "no wgpu adapter of the requested kind answered".to_owned();
+    let mut reason = match request {
+        DeviceRequest::Gpu { index } => {
+            format!(
+                "no discrete or integrated GPU {index} answered through wgpu (`wgpu` takes any adapter, software ones included)"
+            )
+        }
+        _ => "no wgpu adapter answered".to_owned(),
+    };
     for kind in kinds {
         match probe(Device::wgpu(kind.clone()), precision) {
             Ok(device) => {

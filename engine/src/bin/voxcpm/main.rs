@@ -171,6 +171,24 @@ fn pin_large_allocations_to_mmap() {
     }
 }
 
+/// Warnings to stderr (everything from INFO with `--verbose`). The GPU stack's own diagnostics
+/// only with `--verbose`: wgpu reports every graphics API it probes and cannot open (an
+/// "EGL ... failed to load driver" ERROR on a Vulkan-only machine), which is noise when the
+/// adapter it settles on works; a device that does not work is reported by the engine.
+fn init_logging(verbose: bool) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let level = if verbose { LevelFilter::INFO } else { LevelFilter::WARN };
+    let gpu_stack = if verbose { level } else { LevelFilter::OFF };
+    let filter = Targets::new()
+        .with_default(level)
+        .with_target("wgpu_hal", gpu_stack)
+        .with_target("wgpu_core", gpu_stack)
+        .with_target("naga", gpu_stack);
+    let output = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    tracing_subscriber::registry().with(output.with_filter(filter)).init();
+}
+
 fn main() -> ExitCode {
     pin_large_allocations_to_mmap();
     let cli = Cli::parse();
@@ -178,8 +196,7 @@ fn main() -> ExitCode {
         // The bridge owns stdout and stderr (see bridge.rs); it reports failures as frames.
         return bridge::run(log).unwrap_or(ExitCode::FAILURE);
     }
-    let level = if cli.verbose { tracing::Level::INFO } else { tracing::Level::WARN };
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).with_target(false).init();
+    init_logging(cli.verbose);
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
