@@ -12,6 +12,7 @@ pub mod minicpm;
 pub mod nn;
 pub mod rope;
 pub mod sequence;
+mod snake;
 pub mod voxcpm2;
 
 pub use cfm::CfmSettings;

@@ -189,7 +189,11 @@ fn stream_timing(server: &Server, text: &str, options: &GenerateOptions) -> anyh
     }))
 }
 
-/// Load time, memory and the median time of each stage of one patch.
+/// Seconds of reference audio the VAE-encoder stage encodes.
+const REFERENCE_SECONDS: usize = 5;
+
+/// Load time, memory, the median time of each stage of one patch, and the VAE encoder's time
+/// per second of reference.
 fn stages(
     dir: &Path,
     device: &Device,
@@ -235,6 +239,14 @@ fn stages(
         median_seconds(runs, || sync(cfm::solve(model.loc_dit(), z.clone(), mu.clone(), z.clone(), settings)))?;
     let latents = z.clone();
     let vae_decode = median_seconds(runs, || sync(model.audio_vae().decode(latents.clone())))?;
+    // The encoder's cost per second of reference (a voice clip goes through it once).
+    let vae = &config.audio_vae_config;
+    let clip_samples = REFERENCE_SECONDS * vae.sample_rate as usize;
+    let clip = Tensor::<3>::from_data(
+        burn::tensor::TensorData::new(random(vec![clip_samples])?, [1, 1, clip_samples]),
+        device,
+    );
+    let vae_encode = median_seconds(runs, || sync(model.audio_vae().encode(clip.clone())?))?;
 
     let per_patch = base_lm_step + residual_lm_step + loc_enc + dit_solve;
     let patch_seconds =
@@ -256,6 +268,7 @@ fn stages(
             "vae_decode": vae_decode,
             "total_without_vae": per_patch,
         },
+        "vae_encode_seconds_per_reference_second": vae_encode / REFERENCE_SECONDS as f64,
         "real_time_factor": (per_patch + vae_decode) / patch_seconds,
         "peak_rss_bytes": peak_rss_bytes(),
     }))
