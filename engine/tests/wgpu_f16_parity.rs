@@ -7,7 +7,6 @@ mod common;
 use burn::tensor::{DType, Tensor};
 use common::module_checks::ModuleChecks;
 use common::*;
-use voxcpm_engine::parity::ZeroShotCase;
 use voxcpm_engine::runtime::Precision;
 
 /// f16 keeps about three decimal digits; a module may lose one more over its layers.
@@ -38,11 +37,8 @@ fn the_networks_compute_in_f16_and_the_vae_in_f32() {
 fn a_generation_starts_within_1e_2_in_f16_and_keeps_its_length() {
     let device = wgpu_device(Precision::F16);
     let (checkpoint, path) = case_files("case_full").into_iter().next().expect("a full case");
-    let model = voxcpm_engine::model::VoxCpm2::load(&checkpoint, &device).unwrap();
-    let case = ZeroShotCase::read(&path).unwrap();
-    let out = case.run(&model, &path).unwrap();
-    let (latents, shape) = case.latents.as_ref().expect("case has latents");
-    assert_eq!(out.latent_shape.to_vec(), *shape, "generated length differs");
+    let (case, out, model) = run_zero_shot_case(&checkpoint, &path, &device);
+    let (latents, _) = case.latents.as_ref().expect("case has latents");
     assert!(out.audio.iter().all(|x| x.is_finite()), "f16 audio has non-finite samples");
     let [dims, frames] = out.latent_shape;
     let patch = model.config().patch_size;

@@ -7,7 +7,6 @@ mod common;
 
 use common::module_checks::ModuleChecks;
 use common::*;
-use voxcpm_engine::parity::ZeroShotCase;
 use voxcpm_engine::runtime::Precision;
 
 /// GPU reductions run in another order than the CPU's; f32 stays well inside the latent tolerance.
@@ -21,12 +20,9 @@ fn every_module_matches_in_f32() {
 #[test]
 fn a_whole_generation_matches_in_f32() {
     let device = wgpu_device(Precision::F32);
-    let (checkpoint, path) = case_files("case_full").into_iter().next().expect("the tiny full case");
-    let model = voxcpm_engine::model::VoxCpm2::load(&checkpoint, &device).unwrap();
-    let case = ZeroShotCase::read(&path).unwrap();
-    let out = case.run(&model, &path).unwrap();
-    let (latents, shape) = case.latents.as_ref().expect("case has latents");
-    assert_eq!(out.latent_shape.to_vec(), *shape, "generated length differs");
+    let (checkpoint, path) = case_files("case_full").into_iter().next().expect("a full case");
+    let (case, out, _) = run_zero_shot_case(&checkpoint, &path, &device);
+    let (latents, _) = case.latents.as_ref().expect("case has latents");
     assert_close("wgpu latents", &out.latents, latents, LATENT_TOLERANCE);
     assert_close("wgpu audio", &out.audio, case.audio.as_ref().unwrap(), AUDIO_TOLERANCE);
 }

@@ -37,6 +37,7 @@ pub fn solve(dit: &LocDit, z: Tensor<3>, mu: Tensor<2>, cond: Tensor<3>, setting
     // The unconditional row gets zero mu and the same cond (§11.2).
     let mu_pair = Tensor::cat(vec![mu.clone(), mu.zeros_like()], 0);
     let cond_pair = Tensor::cat(vec![cond.clone(), cond], 0);
+    let dtype: FloatDType = z.dtype().into();
     let mut x = z;
     let mut t = t_span[0];
     let mut dt = t_span[0] - t_span[1];
@@ -47,7 +48,6 @@ pub fn solve(dit: &LocDit, z: Tensor<3>, mu: Tensor<2>, cond: Tensor<3>, setting
             let conditional = velocity.clone().slice_dim(0, 0..1);
             let unconditional = velocity.slice_dim(0, 1..2);
             // The projection's sums run in f32 (in f16, 1e-8 would round to zero).
-            let dtype: FloatDType = x.dtype().into();
             let (c, u) = (conditional.clone().cast(FloatDType::F32), unconditional.clone().cast(FloatDType::F32));
             let st_star = ((c * u.clone()).sum() / (u.square().sum() + 1e-8)).cast(dtype).reshape([1, 1, 1]);
             let scaled_u = unconditional * st_star;

@@ -152,8 +152,9 @@ fn probe(mut device: Device, precision: Precision) -> std::result::Result<Device
     let answered = std::panic::catch_unwind(move || {
         // The float type is fixed per device and process by the first tensor made on it: a
         // second server on the same adapter can only share the first one's.
-        if device.configure(precision.dtype()).is_err() && device.settings().float_dtype != precision.dtype() {
-            let current = device.settings().float_dtype;
+        let configured = device.configure(precision.dtype()).is_ok();
+        let current = device.settings().float_dtype;
+        if !configured && current != precision.dtype() {
             return Err(Some(format!(
                 "this process already computes in {current:?} on that adapter; {} cannot be set as well",
                 precision.name()

@@ -120,3 +120,18 @@ pub fn wgpu_device(precision: voxcpm_engine::runtime::Precision) -> Device {
     );
     resolved.device
 }
+
+/// A zero-shot case run on `device` from its checkpoint, with the generated length checked
+/// against the reference's: the case, what the engine made, and the model that made it.
+pub fn run_zero_shot_case(
+    checkpoint: &std::path::Path,
+    path: &std::path::Path,
+    device: &Device,
+) -> (voxcpm_engine::parity::ZeroShotCase, voxcpm_engine::parity::CaseOutput, VoxCpm2) {
+    let model = VoxCpm2::load(checkpoint, device).unwrap();
+    let case = voxcpm_engine::parity::ZeroShotCase::read(path).unwrap();
+    let out = case.run(&model, path).unwrap();
+    let (_, shape) = case.latents.as_ref().expect("case has latents");
+    assert_eq!(out.latent_shape.to_vec(), *shape, "{}: generated length differs", path.display());
+    (case, out, model)
+}
