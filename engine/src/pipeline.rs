@@ -8,6 +8,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::clip_cache::ClipCache;
 use crate::error::{Error, Result};
+use crate::kernels::Products;
 use crate::model::audio_vae::DecoderStream;
 use crate::model::nn::to_vec;
 use crate::model::{
@@ -129,7 +130,12 @@ pub struct TextToSpeech {
 
 impl TextToSpeech {
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        let model = VoxCpm2::load(dir, device)?;
+        Self::load_with_products(dir, device, Products::F32)
+    }
+
+    /// As [`load`](Self::load), the CPU's linear layers computing their products in `products`.
+    pub fn load_with_products(dir: &Path, device: &Device, products: Products) -> Result<Self> {
+        let model = VoxCpm2::load_with_products(dir, device, products)?;
         let tokenizer = TextTokenizer::load(&dir.join("tokenizer.json"))?;
         Ok(TextToSpeech { model, tokenizer, clips: ClipCache::default() })
     }

@@ -211,6 +211,27 @@ fn info_names_the_model_device_and_rate() {
 }
 
 #[test]
+fn say_in_bf16_speaks_and_info_reports_the_precision() {
+    let info = voxcpm().args(["info", "--json", "--precision", "bf16"]).env_remove("VOXCPM_MODEL").output().unwrap();
+    assert!(info.status.success(), "{}", String::from_utf8_lossy(&info.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!((&info["device"], &info["precision"]), (&"cpu".into(), &"bf16".into()));
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bf16.wav");
+    let say = voxcpm()
+        .args(["say", "--precision", "bf16", "--seed", "1", "--max-len", "3", "--output"])
+        .arg(&out)
+        .arg("A line in bf16.")
+        .env_remove("VOXCPM_MODEL")
+        .output()
+        .unwrap();
+    assert!(say.status.success(), "{}", String::from_utf8_lossy(&say.stderr));
+    let audio = read_wav(&out);
+    assert!(!audio.is_empty() && audio.iter().all(|s| s.is_finite()));
+}
+
+#[test]
 fn fetch_without_a_network_fails_with_a_clear_message() {
     let tmp = tempfile::tempdir().unwrap();
     let output =

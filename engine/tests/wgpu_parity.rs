@@ -7,6 +7,7 @@ mod common;
 
 use common::module_checks::ModuleChecks;
 use common::*;
+use voxcpm_engine::kernels::Products;
 use voxcpm_engine::runtime::Precision;
 
 /// GPU reductions run in another order than the CPU's; f32 stays well inside the latent tolerance.
@@ -14,14 +15,14 @@ const WGPU_F32_TOLERANCE: f32 = 1e-4;
 
 #[test]
 fn every_module_matches_in_f32() {
-    ModuleChecks { device: wgpu_device(Precision::F32), tolerance: WGPU_F32_TOLERANCE }.all();
+    ModuleChecks { device: wgpu_device(Precision::F32), products: Products::F32, tolerance: WGPU_F32_TOLERANCE }.all();
 }
 
 #[test]
 fn a_whole_generation_matches_in_f32() {
     let device = wgpu_device(Precision::F32);
     let (checkpoint, path) = case_files("case_full").into_iter().next().expect("a full case");
-    let (case, out, _) = run_zero_shot_case(&checkpoint, &path, &device);
+    let (case, out, _) = run_zero_shot_case(&checkpoint, &path, &device, Products::F32);
     let (latents, _) = case.latents.as_ref().expect("case has latents");
     assert_close("wgpu latents", &out.latents, latents, LATENT_TOLERANCE);
     assert_close("wgpu audio", &out.audio, case.audio.as_ref().unwrap(), AUDIO_TOLERANCE);

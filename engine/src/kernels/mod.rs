@@ -8,16 +8,25 @@
 //! registers. No crate offers this (the `gemm` crate behind burn-flex packs per call and has
 //! no bf16 path), hence the hand-written kernel.
 //!
+//! A bf16 matrix computes its products in one of two ways ([`Products`]): exact f32 products
+//! of the inputs with the widened weights, or bf16 products (inputs rounded to bf16, sums in
+//! f32), which AVX-512 BF16 runs at twice the rate.
+//!
 //! Work is split over rayon's pool by groups of panels (and by row blocks for long inputs);
 //! each task writes its own columns of the output. Within a task the inner dimension is walked
 //! in blocks that stay in L1 while every row block uses them. The micro-kernel is AVX-512F,
 //! AVX2 + FMA or plain Rust, whichever the CPU runs (see `x86.rs`).
 
+pub mod conv;
 mod portable;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
+use std::marker::PhantomData;
+
 use rayon::prelude::*;
+
+pub use portable::{bf16_bits, round_to_bf16};
 
 /// Output columns per panel.
 pub const PANEL: usize = 16;
@@ -25,7 +34,11 @@ pub const PANEL: usize = 16;
 const ROW_CHUNK: usize = 48;
 /// Inner-dimension block: one block of a panel (8 KB in f32) and of the rows stays in L1 while
 /// every row block of the task uses it, so each weight fetched from memory serves all rows.
+/// Even, so that a block starts on a depth pair.
 const DEPTH_BLOCK: usize = 128;
+/// Rows the bf16 dot-product kernel takes per call.
+#[cfg(target_arch = "x86_64")]
+const DOT_ROWS: usize = 12;
 
 #[cfg(target_arch = "x86_64")]
 pub use x86::SimdLoad;
@@ -41,29 +54,70 @@ impl SimdLoad for u16 {}
 /// A weight element the kernels can read: widened to f32 on load.
 pub trait WeightElement: Copy + Default + Send + Sync + 'static + SimdLoad {
     fn widen(self) -> f32;
+    /// Where element (`depth`, `col`) sits in its panel.
+    fn slot(depth: usize, col: usize) -> usize;
+    /// Depths a panel of a `k`-deep matrix holds.
+    fn panel_depth(k: usize) -> usize;
 }
 
+/// f32 panels are depth-major: 16 columns of one depth, then the next depth.
 impl WeightElement for f32 {
     fn widen(self) -> f32 {
         self
     }
+
+    fn slot(depth: usize, col: usize) -> usize {
+        depth * PANEL + col
+    }
+
+    fn panel_depth(k: usize) -> usize {
+        k
+    }
 }
 
-/// bf16 as its 16 bits: the upper half of an f32.
+/// bf16 as its 16 bits: the upper half of an f32. bf16 panels hold each column's two depths of
+/// a pair side by side (the operand layout of `vdpbf16ps`), an odd last depth padded with zero.
 impl WeightElement for u16 {
     fn widen(self) -> f32 {
         f32::from_bits(u32::from(self) << 16)
     }
+
+    fn slot(depth: usize, col: usize) -> usize {
+        ((depth / 2) * PANEL + col) * 2 + depth % 2
+    }
+
+    fn panel_depth(k: usize) -> usize {
+        k.next_multiple_of(2)
+    }
+}
+
+/// Whether bf16 products run natively (AVX-512 BF16) rather than emulated at f32 speed.
+pub fn has_bf16_dot() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return x86::has_bf16_dot();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// What a bf16 matrix computes its products in (an f32 matrix always computes in f32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Products {
+    /// The inputs as they are, times the weights widened to f32.
+    #[default]
+    F32,
+    /// The inputs rounded to bf16, summed in f32: the arithmetic of the official bf16 release,
+    /// twice as fast where the CPU has AVX-512 BF16 (emulated, at f32 speed, elsewhere).
+    Bf16,
 }
 
 #[derive(Debug, Clone)]
 enum Panels {
     F32(Vec<f32>),
-    Bf16(Vec<u16>),
+    Bf16 { bits: Vec<u16>, products: Products },
 }
 
-/// A `[k → n]` weight in panel layout: element `(col, i)` of the PyTorch `[n, k]` matrix lives at
-/// `((col / 16) · k + i) · 16 + col % 16`, the last panel padded with zeros.
+/// A `[k → n]` weight in panel layout: element `(col, i)` of the PyTorch `[n, k]` matrix lives in
+/// panel `col / 16` at [`WeightElement::slot`]`(i, col % 16)`, the last panel padded with zeros.
 #[derive(Debug, Clone)]
 pub struct PackedMatrix {
     k: usize,
@@ -77,9 +131,27 @@ impl PackedMatrix {
         PackedMatrix { k, n, panels: Panels::F32(pack(rows, n, k)) }
     }
 
-    /// From the bits of a bf16 `[n, k]` weight (kept as bf16: no precision is lost or added).
-    pub fn from_bf16(rows: &[u16], n: usize, k: usize) -> Self {
-        PackedMatrix { k, n, panels: Panels::Bf16(pack(rows, n, k)) }
+    /// From the bits of a bf16 `[n, k]` weight (kept as bf16: no precision is lost or added),
+    /// computing its products in `products`.
+    pub fn from_bf16(rows: &[u16], n: usize, k: usize, products: Products) -> Self {
+        PackedMatrix { k, n, panels: Panels::Bf16 { bits: pack(rows, n, k), products } }
+    }
+
+    /// An f32 `[k → n]` matrix packed from `fill(panel, depth, row)`, which writes the values of
+    /// depth `depth` for the columns `panel·16..` (up to 16; the row is zeros beyond `n`). For
+    /// operands built per call, such as a convolution's input columns.
+    pub fn from_panel_rows(n: usize, k: usize, fill: impl Fn(usize, usize, &mut [f32]) + Sync) -> Self {
+        let panel_len = k * PANEL;
+        let mut packed = vec![0.0f32; n.div_ceil(PANEL) * panel_len];
+        if k > 0 {
+            packed.par_chunks_mut(panel_len).enumerate().for_each(|(panel, out)| {
+                let cols = PANEL.min(n - panel * PANEL);
+                for (depth, row) in out.chunks_exact_mut(PANEL).enumerate() {
+                    fill(panel, depth, &mut row[..cols]);
+                }
+            });
+        }
+        PackedMatrix { k, n, panels: Panels::F32(packed) }
     }
 
     /// All zeros (a stand-in for a weight that failed to load; the memory is mapped lazily).
@@ -102,14 +174,26 @@ impl PackedMatrix {
         if m == 0 || self.n == 0 {
             return out;
         }
+        let k = self.k;
         match &self.panels {
-            Panels::F32(w) => self.run(w, x, m, bias, &mut out),
-            Panels::Bf16(w) => self.run(w, x, m, bias, &mut out),
+            Panels::F32(w) => self.run(w, &F32Inputs::new(x, k), m, bias, &mut out),
+            Panels::Bf16 { bits, products: Products::F32 } => self.run(bits, &F32Inputs::new(x, k), m, bias, &mut out),
+            Panels::Bf16 { bits, products: Products::Bf16 } => {
+                #[cfg(target_arch = "x86_64")]
+                if x86::has_bf16_dot() {
+                    let pairs = k.div_ceil(2);
+                    let x = x86::to_bf16_pairs(x, m, k);
+                    self.run(bits, &Bf16PairInputs { x: &x, pairs }, m, bias, &mut out);
+                    return out;
+                }
+                let rounded: Vec<f32> = x.iter().copied().map(round_to_bf16).collect();
+                self.run(bits, &F32Inputs::new(&rounded, k), m, bias, &mut out);
+            }
         }
         out
     }
 
-    fn run<T: WeightElement>(&self, w: &[T], x: &[f32], m: usize, bias: Option<&[f32]>, out: &mut [f32]) {
+    fn run<K: BlockKernel>(&self, w: &[K::Weight], kernel: &K, m: usize, bias: Option<&[f32]>, out: &mut [f32]) {
         let panels = self.n.div_ceil(PANEL);
         let row_chunks = m.div_ceil(ROW_CHUNK);
         // Enough tasks for rayon to balance, few enough to keep each one worth its start-up.
@@ -121,34 +205,34 @@ impl PackedMatrix {
             let (chunk, group) = (task / panel_groups, task % panel_groups);
             let rows = chunk * ROW_CHUNK..((chunk + 1) * ROW_CHUNK).min(m);
             for panel in group * per_group..((group + 1) * per_group).min(panels) {
-                self.panel(w, x, rows.clone(), panel, bias, &output);
+                self.panel(w, kernel, rows.clone(), panel, bias, &output);
             }
         });
     }
 
     /// Output columns `panel·16..` for `rows`.
-    fn panel<T: WeightElement>(
+    fn panel<K: BlockKernel>(
         &self,
-        w: &[T],
-        x: &[f32],
+        w: &[K::Weight],
+        kernel: &K,
         rows: std::ops::Range<usize>,
         panel: usize,
         bias: Option<&[f32]>,
         out: &SharedOutput,
     ) {
         let (k, n) = (self.k, self.n);
-        let weights = &w[panel * k * PANEL..(panel + 1) * k * PANEL];
+        let panel_len = K::Weight::panel_depth(k) * PANEL;
+        let weights = &w[panel * panel_len..(panel + 1) * panel_len];
         let first_col = panel * PANEL;
         let cols = PANEL.min(n - first_col);
         let mut acc = [[0.0f32; PANEL]; ROW_CHUNK];
         for depth in (0..k).step_by(DEPTH_BLOCK) {
             let depth_len = DEPTH_BLOCK.min(k - depth);
-            let block_weights = &weights[depth * PANEL..(depth + depth_len) * PANEL];
-            let block_rows = even_blocks(rows.len(), kernel_rows());
+            let block_weights = &weights[depth * PANEL..];
+            let block_rows = even_blocks(rows.len(), kernel.rows_per_call());
             for (block, sums) in acc[..rows.len()].chunks_mut(block_rows).enumerate() {
                 let first_row = rows.start + block * block_rows;
-                let x_block = &x[first_row * k + depth..];
-                micro_kernel(x_block, sums, k, depth_len, block_weights, depth > 0);
+                kernel.multiply(first_row, depth, depth_len, block_weights, sums);
             }
         }
         for (r, sums) in acc[..rows.len()].iter().enumerate() {
@@ -162,12 +246,75 @@ impl PackedMatrix {
     }
 }
 
+/// One way of feeding input rows to a micro-kernel.
+trait BlockKernel: Sync {
+    type Weight: WeightElement;
+
+    /// Rows one call takes.
+    fn rows_per_call(&self) -> usize;
+
+    /// `acc[r] (+)=` rows `first_row..` over depths `depth..depth + len` of a panel block
+    /// (adding to `acc` unless `depth` is 0).
+    fn multiply(&self, first_row: usize, depth: usize, len: usize, w: &[Self::Weight], acc: &mut [[f32; PANEL]]);
+}
+
+/// f32 input rows of `k`, for either weight type.
+struct F32Inputs<'a, T> {
+    x: &'a [f32],
+    k: usize,
+    weight: PhantomData<T>,
+}
+
+impl<'a, T> F32Inputs<'a, T> {
+    fn new(x: &'a [f32], k: usize) -> Self {
+        F32Inputs { x, k, weight: PhantomData }
+    }
+}
+
+impl<T: WeightElement> BlockKernel for F32Inputs<'_, T> {
+    type Weight = T;
+
+    fn rows_per_call(&self) -> usize {
+        kernel_rows()
+    }
+
+    fn multiply(&self, first_row: usize, depth: usize, len: usize, w: &[T], acc: &mut [[f32; PANEL]]) {
+        micro_kernel(&self.x[first_row * self.k + depth..], acc, self.k, len, w, depth > 0);
+    }
+}
+
+/// Input rows rounded to bf16 pairs (`pairs` u32 a row), for the AVX-512 BF16 kernel.
+#[cfg(target_arch = "x86_64")]
+struct Bf16PairInputs<'a> {
+    x: &'a [u32],
+    pairs: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl BlockKernel for Bf16PairInputs<'_> {
+    type Weight = u16;
+
+    fn rows_per_call(&self) -> usize {
+        DOT_ROWS
+    }
+
+    fn multiply(&self, first_row: usize, depth: usize, len: usize, w: &[u16], acc: &mut [[f32; PANEL]]) {
+        let (pairs, first_pair) = (len.div_ceil(2), depth / 2);
+        let x = &self.x[first_row * self.pairs + first_pair..];
+        assert!(acc.len() <= DOT_ROWS && w.len() >= pairs * 2 * PANEL);
+        assert!(x.len() >= (acc.len() - 1) * self.pairs + pairs);
+        // SAFETY: the CPU has AVX-512 BF16 (this input type is only built then); the lengths
+        // are checked above.
+        unsafe { x86::dot_kernel(x, acc, self.pairs, pairs, w, depth > 0) };
+    }
+}
+
 /// The output buffer shared by tasks that write disjoint elements.
 struct SharedOutput(*mut f32);
 // SAFETY: tasks write disjoint (row, column) ranges; the buffer outlives the parallel loop.
 unsafe impl Sync for SharedOutput {}
 
-/// Rows the fastest available kernel takes per call.
+/// Rows the fastest available f32-input kernel takes per call.
 fn kernel_rows() -> usize {
     #[cfg(target_arch = "x86_64")]
     if let Some(level) = x86::level() {
@@ -182,7 +329,7 @@ fn even_blocks(rows: usize, max: usize) -> usize {
     rows.div_ceil(rows.div_ceil(max).max(1)).max(1)
 }
 
-/// `acc[r][j] (+)= Σ_{i<depth} x[r·stride + i] · w[i·16 + j]` for every row of `acc` (at most
+/// `acc[r][j] (+)= Σ_{i<depth} x[r·stride + i] · w(i, j)` for every row of `acc` (at most
 /// [`kernel_rows`]); `accumulate` adds to what `acc` holds instead of starting from zero.
 fn micro_kernel<T: WeightElement>(
     x: &[f32],
@@ -192,8 +339,8 @@ fn micro_kernel<T: WeightElement>(
     w: &[T],
     accumulate: bool,
 ) {
-    debug_assert!(acc.len() <= kernel_rows() && w.len() >= depth * PANEL);
-    debug_assert!(x.len() >= (acc.len() - 1) * stride + depth);
+    assert!(acc.len() <= kernel_rows() && w.len() >= T::panel_depth(depth) * PANEL);
+    assert!(x.len() >= (acc.len() - 1) * stride + depth);
     #[cfg(target_arch = "x86_64")]
     if let Some(level) = x86::level() {
         // SAFETY: the CPU has `level`; the slice lengths and row count are checked above.
@@ -207,15 +354,16 @@ fn micro_kernel<T: WeightElement>(
 /// gigabytes of weights).
 fn pack<T: WeightElement>(rows: &[T], n: usize, k: usize) -> Vec<T> {
     assert_eq!(rows.len(), n * k, "weight is not [{n}, {k}]");
-    let mut packed = vec![T::default(); n.div_ceil(PANEL) * k * PANEL];
+    let panel_len = T::panel_depth(k) * PANEL;
+    let mut packed = vec![T::default(); n.div_ceil(PANEL) * panel_len];
     if k == 0 {
         return packed;
     }
-    packed.par_chunks_mut(k * PANEL).enumerate().for_each(|(panel, out)| {
+    packed.par_chunks_mut(panel_len).enumerate().for_each(|(panel, out)| {
         for j in 0..PANEL.min(n - panel * PANEL) {
             let col = &rows[(panel * PANEL + j) * k..(panel * PANEL + j + 1) * k];
             for (i, &value) in col.iter().enumerate() {
-                out[i * PANEL + j] = value;
+                out[T::slot(i, j)] = value;
             }
         }
     });
@@ -284,22 +432,44 @@ mod tests {
 
             let bits = to_bf16(&w);
             let widened: Vec<f32> = bits.iter().map(|b| b.widen()).collect();
-            let packed = PackedMatrix::from_bf16(&bits, n, k);
+            let packed = PackedMatrix::from_bf16(&bits, n, k, Products::F32);
             assert_close(
                 &packed.matmul(&x, m, Some(&bias)),
                 &naive(&x, m, &widened, n, k, Some(&bias)),
                 &format!("bf16 {m}x{k}x{n}"),
             );
+
+            let rounded: Vec<f32> = x.iter().copied().map(round_to_bf16).collect();
+            let packed = PackedMatrix::from_bf16(&bits, n, k, Products::Bf16);
+            assert_close(
+                &packed.matmul(&x, m, Some(&bias)),
+                &naive(&rounded, m, &widened, n, k, Some(&bias)),
+                &format!("bf16 products {m}x{k}x{n}"),
+            );
         }
     }
 
-    /// Every kernel this CPU can run, for every row count it takes, against the portable one.
+    /// The bf16 path must round its inputs: exact products of the same weights differ.
+    #[test]
+    fn bf16_products_differ_from_f32_products_by_the_input_rounding() {
+        let (m, k, n) = (22, 256, 48);
+        let x = values(m * k, 7);
+        let bits = to_bf16(&values(n * k, 8));
+        let exact = PackedMatrix::from_bf16(&bits, n, k, Products::F32).matmul(&x, m, None);
+        let rounded = PackedMatrix::from_bf16(&bits, n, k, Products::Bf16).matmul(&x, m, None);
+        let difference = exact.iter().zip(&rounded).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(difference > 1e-4, "bf16 products equal f32 ones (difference {difference})");
+        assert!(difference < 0.1, "bf16 products are far from f32 ones (difference {difference})");
+    }
+
+    /// Every kernel this CPU can run, for every row count it takes, against the portable one,
+    /// over an odd depth (the last pair half used).
     #[test]
     fn each_available_kernel_agrees_with_the_portable_one() {
         let k = 37;
         let x = values(12 * k, 4);
         let w = values(k * PANEL, 5);
-        let bits = to_bf16(&w);
+        let bits = to_bf16(&values(u16::panel_depth(k) * PANEL, 6));
         #[cfg(target_arch = "x86_64")]
         let levels: Vec<x86::Level> = match x86::level() {
             Some(x86::Level::Avx512) => vec![x86::Level::Avx512, x86::Level::Avx2],
@@ -316,12 +486,52 @@ mod tests {
                     portable::micro_kernel(&x, &mut plain, k, k, &w, accumulate);
                     let what = format!("{level:?}, {rows} rows, accumulate {accumulate}");
                     fast.iter().zip(&plain).for_each(|(f, p)| assert_close(f, p, &what));
-                    // SAFETY: as above.
+                    // SAFETY: as above, bits holds the padded pairs of k.
                     unsafe { x86::micro_kernel(level, &x, &mut fast, k, k, &bits, false) };
                     portable::micro_kernel(&x, &mut plain, k, k, &bits, false);
                     fast.iter().zip(&plain).for_each(|(f, p)| assert_close(f, p, &format!("{what}, bf16")));
                 }
             }
+        }
+        #[cfg(target_arch = "x86_64")]
+        if x86::has_bf16_dot() {
+            let pairs = x86::to_bf16_pairs(&x, 12, k);
+            let rounded: Vec<f32> = x.iter().copied().map(round_to_bf16).collect();
+            for rows in 1..=DOT_ROWS {
+                for accumulate in [false, true] {
+                    let (mut fast, mut plain) = (vec![[0.5; PANEL]; rows], vec![[0.5; PANEL]; rows]);
+                    // SAFETY: the CPU has AVX-512 BF16; pairs holds 12 rows of k.div_ceil(2).
+                    unsafe { x86::dot_kernel(&pairs, &mut fast, k.div_ceil(2), k.div_ceil(2), &bits, accumulate) };
+                    portable::micro_kernel(&rounded, &mut plain, k, k, &bits, accumulate);
+                    let what = format!("bf16 dot, {rows} rows, accumulate {accumulate}");
+                    fast.iter().zip(&plain).for_each(|(f, p)| assert_close(f, p, &what));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bf16_panels_hold_each_columns_depth_pair_side_by_side() {
+        assert_eq!((u16::slot(0, 0), u16::slot(1, 0), u16::slot(0, 1), u16::slot(2, 0)), (0, 1, 2, 32));
+        assert_eq!((f32::slot(0, 1), f32::slot(1, 0)), (1, 16));
+        assert_eq!((u16::panel_depth(37), f32::panel_depth(37)), (38, 37));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn simd_bf16_rounding_matches_the_scalar_one() {
+        if !x86::has_bf16_dot() {
+            return;
+        }
+        let (m, k) = (3, 71);
+        let x: Vec<f32> = values(m * k, 9).iter().map(|v| v * 1.000_37).collect();
+        let pairs = x86::to_bf16_pairs(&x, m, k);
+        for (row, packed) in x.chunks(k).zip(pairs.chunks(k.div_ceil(2))) {
+            for (i, &value) in row.iter().enumerate() {
+                let half = (packed[i / 2] >> (16 * (i % 2))) as u16;
+                assert_eq!(half, bf16_bits(value), "input {i} ({value})");
+            }
+            assert_eq!(packed[k / 2] >> 16, 0, "the odd last input is paired with zero");
         }
     }
 

@@ -5,19 +5,80 @@
 use burn::tensor::activation::tanh;
 use burn::tensor::module::{conv_transpose1d, conv1d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn::tensor::{FloatDType, Tensor};
+use std::sync::Arc;
+
+use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 
 use super::nn::zeros_like_type;
 use super::snake::Snake;
 use crate::config::AudioVaeConfig;
 use crate::error::{Error, Result};
+use crate::kernels::conv::{Conv1d, ConvTranspose1d};
 use crate::weights::WeightLoader;
+
+/// Where a conv's weights live and who multiplies by them. (A few dozen of these exist: the
+/// size of the tensor handles in one variant does not matter.)
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+enum ConvWeights<Cpu> {
+    /// The CPU backend: [`crate::kernels::conv`] (shared, so a cloned model holds them once).
+    Cpu(Arc<Cpu>),
+    /// Other backends, and groupings the CPU path lacks: burn's convolutions.
+    Tensor { weight: Tensor<3>, bias: Tensor<1> },
+}
+
+impl<Cpu> ConvWeights<Cpu> {
+    /// Weight-normed `name` of `shape` with its bias `[bias_len]`, for the CPU path where
+    /// `cpu` accepts it on the flex device.
+    fn load(
+        w: &mut WeightLoader,
+        name: &str,
+        shape: [usize; 3],
+        bias_len: usize,
+        cpu: impl FnOnce(&[f32], &[f32]) -> Option<Cpu>,
+    ) -> Self {
+        let bias_name = format!("{name}.bias");
+        if *w.device() != Device::flex() {
+            return ConvWeights::Tensor { weight: w.weight_norm(name, shape), bias: w.tensor(&bias_name, [bias_len]) };
+        }
+        let device = w.device().clone();
+        let (weight, bias) = (w.weight_norm_values(name, shape), w.values(&bias_name, &[bias_len]));
+        let (Some(weight), Some(bias)) = (weight, bias) else {
+            // A stand-in so that loading goes on and reports every problem; never run.
+            return ConvWeights::Tensor {
+                weight: Tensor::zeros(shape, &device),
+                bias: Tensor::zeros([bias_len], &device),
+            };
+        };
+        match cpu(&weight, &bias) {
+            Some(kernel) => ConvWeights::Cpu(Arc::new(kernel)),
+            None => ConvWeights::Tensor {
+                weight: Tensor::from_data(TensorData::new(weight, shape), &device),
+                bias: Tensor::from_data(TensorData::new(bias, [bias_len]), &device),
+            },
+        }
+    }
+}
+
+/// Runs a CPU conv on each batch item of `x` `[B, C, T]`, giving `[B, c_out, t_out]`.
+fn per_item(x: Tensor<3>, c_out: usize, t_out: usize, run: impl Fn(&[f32], usize) -> Vec<f32>) -> Tensor<3> {
+    let [b, c, t] = x.dims();
+    let device = x.device();
+    if c * t == 0 || t_out == 0 {
+        return Tensor::zeros([b, c_out, t_out], &device);
+    }
+    let input = x.into_data().convert::<f32>().try_into_vec::<f32>().expect("converted to f32 just above");
+    let mut items = input.chunks_exact(c * t).map(|item| run(item, t));
+    let mut out = items.next().expect("one item at least");
+    items.for_each(|item| out.extend_from_slice(&item));
+    Tensor::from_data(TensorData::new(out, [b, c_out, t_out]), &device)
+}
 
 /// Weight-normed conv with zero left padding so output `i` sees inputs `≤ i`.
 #[derive(Debug, Clone)]
 struct CausalConv {
-    weight: Tensor<3>,
-    bias: Tensor<1>,
+    weights: ConvWeights<Conv1d>,
+    c_out: usize,
     stride: usize,
     dilation: usize,
     groups: usize,
@@ -37,14 +98,10 @@ impl CausalConv {
         groups: usize,
         left_pad: usize,
     ) -> Self {
-        CausalConv {
-            weight: w.weight_norm(name, [c_out, c_in / groups, kernel]),
-            bias: w.tensor(&format!("{name}.bias"), [c_out]),
-            stride,
-            dilation,
-            groups,
-            left_pad,
-        }
+        let weights = ConvWeights::load(w, name, [c_out, c_in / groups, kernel], c_out, |weight, bias| {
+            Conv1d::new(weight, bias, c_in, c_out, kernel, stride, dilation, groups)
+        });
+        CausalConv { weights, c_out, stride, dilation, groups, left_pad }
     }
 
     /// Kernel-size-`k` conv, dilation `d`, stride 1: the reference pads `(k−1)·d` on the left.
@@ -70,31 +127,39 @@ impl CausalConv {
     }
 
     fn conv(&self, x: Tensor<3>, left_pad: usize) -> Tensor<3> {
-        let options = ConvOptions {
-            stride: [self.stride],
-            padding: [(left_pad, 0)],
-            dilation: [self.dilation],
-            groups: self.groups,
-        };
-        conv1d(x, self.weight.clone(), Some(self.bias.clone()), options)
+        match &self.weights {
+            ConvWeights::Cpu(conv) => {
+                let t_out = conv.output_len(x.dims()[2], left_pad);
+                per_item(x, self.c_out, t_out, |item, t| conv.forward(item, t, left_pad))
+            }
+            ConvWeights::Tensor { weight, bias } => {
+                let options = ConvOptions {
+                    stride: [self.stride],
+                    padding: [(left_pad, 0)],
+                    dilation: [self.dilation],
+                    groups: self.groups,
+                };
+                conv1d(x, weight.clone(), Some(bias.clone()), options)
+            }
+        }
     }
 }
 
 /// Weight-normed transposed conv (kernel 2s, stride s) cropped to exactly `s` samples per input.
 #[derive(Debug, Clone)]
 struct CausalTransposeConv {
-    weight: Tensor<3>,
-    bias: Tensor<1>,
+    weights: ConvWeights<ConvTranspose1d>,
+    c_out: usize,
     stride: usize,
 }
 
 impl CausalTransposeConv {
     fn load(w: &mut WeightLoader, name: &str, c_in: usize, c_out: usize, stride: usize) -> Self {
-        CausalTransposeConv {
-            weight: w.weight_norm(name, [c_in, c_out, 2 * stride]),
-            bias: w.tensor(&format!("{name}.bias"), [c_out]),
-            stride,
-        }
+        let kernel = 2 * stride;
+        let weights = ConvWeights::load(w, name, [c_in, c_out, kernel], c_out, |weight, bias| {
+            Some(ConvTranspose1d::new(weight, bias, c_in, c_out, kernel, stride))
+        });
+        CausalTransposeConv { weights, c_out, stride }
     }
 
     /// `L` input frames give `L·s` samples. Offline, the (L+1)·s raw outputs lose their last
@@ -106,8 +171,16 @@ impl CausalTransposeConv {
             Some(stream) => (stream.prepend_tail(x, 1), s),
             None => (x, 0),
         };
-        let options = ConvTransposeOptions::new([s], [0], [0], [1], 1);
-        let out = conv_transpose1d(x, self.weight.clone(), Some(self.bias.clone()), options);
+        let out = match &self.weights {
+            ConvWeights::Cpu(conv) => {
+                let t_out = (x.dims()[2] + 1) * s;
+                per_item(x, self.c_out, t_out, |item, t| conv.forward(item, t))
+            }
+            ConvWeights::Tensor { weight, bias } => {
+                let options = ConvTransposeOptions::new([s], [0], [0], [1], 1);
+                conv_transpose1d(x, weight.clone(), Some(bias.clone()), options)
+            }
+        };
         let len = out.dims()[2];
         out.slice_dim(2, left..len - s)
     }

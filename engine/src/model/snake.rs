@@ -7,9 +7,14 @@
 use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor, TensorData};
+use rayon::prelude::*;
 
 use super::nn::to_vec;
 use crate::weights::WeightLoader;
+
+/// Samples a parallel task takes at least (the decoder's first layers are 2048 channels of a
+/// few frames each).
+const SAMPLES_PER_TASK: usize = 16_384;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Snake {
@@ -37,12 +42,14 @@ impl Snake {
         }
         let dims = x.dims();
         let mut values = to_vec(x).expect("converted to f32 by to_vec");
-        for (row, samples) in values.chunks_mut(dims[2]).enumerate() {
+        // Rows in parallel, grouped so that each task has some thousands of samples.
+        let rows_per_task = (SAMPLES_PER_TASK / dims[2].max(1)).max(1);
+        values.par_chunks_mut(dims[2].max(1)).with_min_len(rows_per_task).enumerate().for_each(|(row, samples)| {
             let (alpha, inv_alpha) = self.per_channel[row % dims[1]];
             for v in samples {
                 *v += inv_alpha * sin_squared(*v * alpha);
             }
-        }
+        });
         Tensor::from_data(TensorData::new(values, dims), &device)
     }
 }

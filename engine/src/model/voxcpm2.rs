@@ -19,6 +19,7 @@ use super::rope::Rope;
 use super::sequence::Sequence;
 use crate::config::VoxCpmConfig;
 use crate::error::{Error, Result};
+use crate::kernels::Products;
 use crate::noise::NoiseSource;
 use crate::weights::{WeightFile, WeightLoader};
 
@@ -58,16 +59,28 @@ impl VoxCpm2 {
     /// Loads `config.json`, `model.safetensors` (or `pytorch_model.bin`) and
     /// `audiovae.safetensors` (or `audiovae.pth`) from an official checkpoint directory.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        Self::load_with_products(dir, device, Products::F32)
+    }
+
+    /// As [`load`](Self::load), the CPU's linear layers computing their products in `products`
+    /// (other devices ignore it).
+    pub fn load_with_products(dir: &Path, device: &Device, products: Products) -> Result<Self> {
         let config = VoxCpmConfig::load(&dir.join("config.json"))?;
         let model_file = WeightFile::open(&first_existing(dir, &["model.safetensors", "pytorch_model.bin"]))?;
         let vae_file = WeightFile::open(&first_existing(dir, &["audiovae.safetensors", "audiovae.pth"]))?;
-        Self::from_files(config, &model_file, &vae_file, device)
+        Self::from_files(config, &model_file, &vae_file, device, products)
     }
 
     /// Builds the model from already opened weight files; every tensor of both files must be
     /// used and match the config.
-    pub fn from_files(config: VoxCpmConfig, model: &WeightFile, vae: &WeightFile, device: &Device) -> Result<Self> {
-        let mut model_loader = WeightLoader::new(model, device);
+    pub fn from_files(
+        config: VoxCpmConfig,
+        model: &WeightFile,
+        vae: &WeightFile,
+        device: &Device,
+        products: Products,
+    ) -> Result<Self> {
+        let mut model_loader = WeightLoader::new(model, device).with_products(products);
         let mut vae_loader = WeightLoader::new(vae, device);
         let net = Self::build(config, &mut model_loader, &mut vae_loader);
         vae_loader.finish()?;

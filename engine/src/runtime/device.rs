@@ -7,6 +7,7 @@ use burn::tensor::Device;
 use burn::tensor::FloatDType;
 
 use crate::error::{Error, Result};
+use crate::kernels::Products;
 
 /// A device request as users spell it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,26 +40,27 @@ impl DeviceRequest {
     }
 }
 
-/// The float type a GPU computes in. The CPU always computes in f32, over weights kept in the
-/// checkpoint's own precision (see [`crate::kernels`]), so this only applies to wgpu.
+/// What the model computes in. The GPU's float type for f32 and f16; bf16 is the CPU's fast
+/// path: weights in bf16 and the inputs of every matrix product rounded to bf16, summed in f32,
+/// the arithmetic of the official bf16 release (twice the products per cycle where the CPU has
+/// AVX-512 BF16). Otherwise the CPU computes in f32, over weights in the checkpoint's precision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
     #[default]
     F32,
-    /// Half the memory and bandwidth of f32; norms and softmax still reduce in f32.
+    /// GPUs: half the memory and bandwidth of f32; norms and softmax still reduce in f32.
     F16,
+    /// The CPU: bf16 products (see above); the quantiser and the AudioVAE stay in f32.
+    Bf16,
 }
 
 impl Precision {
-    /// Parses a precision name; bf16 is refused with the reason (WGSL has no bf16).
     pub fn parse(name: &str) -> Result<Self> {
         match name.trim().to_ascii_lowercase().as_str() {
             "f32" | "fp32" | "float32" => Ok(Precision::F32),
             "f16" | "fp16" | "float16" | "half" => Ok(Precision::F16),
-            "bf16" | "bfloat16" => Err(Error::InvalidInput(
-                "precision bf16 is not offered: wgpu's shader language has no bf16 (use f16 or f32)".into(),
-            )),
-            other => Err(Error::InvalidInput(format!("unknown precision {other:?} (use f32 or f16)"))),
+            "bf16" | "bfloat16" => Ok(Precision::Bf16),
+            other => Err(Error::InvalidInput(format!("unknown precision {other:?} (use f32, f16 or bf16)"))),
         }
     }
 
@@ -66,13 +68,22 @@ impl Precision {
         match self {
             Precision::F32 => "f32",
             Precision::F16 => "f16",
+            Precision::Bf16 => "bf16",
+        }
+    }
+
+    /// What the CPU's linear layers compute their products in at this precision.
+    pub fn cpu_products(self) -> Products {
+        match self {
+            Precision::Bf16 => Products::Bf16,
+            Precision::F32 | Precision::F16 => Products::F32,
         }
     }
 
     #[cfg(feature = "wgpu")]
     fn dtype(self) -> FloatDType {
         match self {
-            Precision::F32 => FloatDType::F32,
+            Precision::F32 | Precision::Bf16 => FloatDType::F32,
             Precision::F16 => FloatDType::F16,
         }
     }
@@ -84,31 +95,48 @@ pub struct ResolvedDevice {
     pub device: Device,
     /// "cpu" or "wgpu".
     pub name: String,
-    /// What it computes in (f32 on the cpu, whatever was asked).
+    /// What it computes in: what was asked where the device offers it, else f32.
     pub precision: Precision,
     /// Why a GPU request fell back to cpu, or why a precision was not applied.
     pub fallback_reason: Option<String>,
 }
 
 impl ResolvedDevice {
-    fn cpu(fallback_reason: Option<String>) -> Self {
-        ResolvedDevice { device: Device::flex(), name: "cpu".into(), precision: Precision::F32, fallback_reason }
+    fn cpu(precision: Precision, fallback_reason: Option<String>) -> Self {
+        ResolvedDevice { device: Device::flex(), name: "cpu".into(), precision, fallback_reason }
     }
 }
 
 /// Resolves a request to a working device computing in `precision`.
 pub fn resolve(request: &DeviceRequest, precision: Precision) -> ResolvedDevice {
-    match request {
-        DeviceRequest::Cpu if precision != Precision::F32 => ResolvedDevice::cpu(Some(format!(
-            "cpu computes in f32 over the checkpoint's own weights; precision {} applies to GPUs",
-            precision.name()
-        ))),
-        DeviceRequest::Cpu => ResolvedDevice::cpu(None),
-        gpu => gpu_device(gpu, precision).unwrap_or_else(|reason| {
-            tracing::warn!(%reason, "falling back to cpu");
-            ResolvedDevice::cpu(Some(reason))
-        }),
+    match (request, precision) {
+        (DeviceRequest::Cpu, Precision::F16) => ResolvedDevice::cpu(
+            Precision::F32,
+            Some("the cpu computes in f32 (or bf16) over the checkpoint's own weights; f16 applies to GPUs".into()),
+        ),
+        (DeviceRequest::Cpu, Precision::Bf16) => {
+            let note = (!crate::kernels::has_bf16_dot()).then(|| {
+                "this CPU has no AVX-512 BF16: bf16 products are emulated, at the speed of f32 ones".to_owned()
+            });
+            ResolvedDevice::cpu(Precision::Bf16, note)
+        }
+        (DeviceRequest::Cpu, Precision::F32) => ResolvedDevice::cpu(Precision::F32, None),
+        (gpu, Precision::Bf16) => {
+            let note = "wgpu's shader language has no bf16: the GPU computes in f32 (f16 is its half precision)";
+            let mut resolved = gpu_or_cpu(gpu, Precision::F32);
+            resolved.fallback_reason.get_or_insert_with(|| note.into());
+            resolved
+        }
+        (gpu, precision) => gpu_or_cpu(gpu, precision),
     }
+}
+
+/// The GPU asked for, or the cpu (in f32) with the reason it did not answer.
+fn gpu_or_cpu(request: &DeviceRequest, precision: Precision) -> ResolvedDevice {
+    gpu_device(request, precision).unwrap_or_else(|reason| {
+        tracing::warn!(%reason, "falling back to cpu");
+        ResolvedDevice::cpu(Precision::F32, Some(reason))
+    })
 }
 
 #[cfg(not(feature = "wgpu"))]
@@ -192,12 +220,12 @@ mod tests {
     }
 
     #[test]
-    fn precisions_parse_and_bf16_is_refused_with_the_reason() {
+    fn precisions_parse_and_unknown_ones_are_rejected() {
         assert_eq!(Precision::parse("F16").unwrap(), Precision::F16);
         assert_eq!(Precision::parse("fp32").unwrap(), Precision::F32);
-        let err = Precision::parse("bf16").unwrap_err().to_string();
-        assert!(err.contains("bf16") && err.contains("f16"), "{err}");
-        assert!(Precision::parse("f8").unwrap_err().to_string().contains("f8"));
+        assert_eq!(Precision::parse("bfloat16").unwrap(), Precision::Bf16);
+        let err = Precision::parse("f8").unwrap_err().to_string();
+        assert!(err.contains("f8") && err.contains("bf16"), "{err}");
     }
 
     #[test]
@@ -206,5 +234,14 @@ mod tests {
         assert_eq!((resolved.name.as_str(), resolved.precision), ("cpu", Precision::F32));
         assert!(resolved.fallback_reason.unwrap().contains("f16"));
         assert!(resolve(&DeviceRequest::Cpu, Precision::F32).fallback_reason.is_none());
+    }
+
+    #[test]
+    fn the_cpu_computes_bf16_products_and_says_when_they_are_emulated() {
+        let resolved = resolve(&DeviceRequest::Cpu, Precision::Bf16);
+        assert_eq!((resolved.name.as_str(), resolved.precision), ("cpu", Precision::Bf16));
+        assert_eq!(resolved.fallback_reason.is_some(), !crate::kernels::has_bf16_dot());
+        assert_eq!(Precision::Bf16.cpu_products(), Products::Bf16);
+        assert_eq!(Precision::F16.cpu_products(), Products::F32);
     }
 }

@@ -347,7 +347,7 @@ impl Worker {
         }
         let loaded = hub::resolve(model).and_then(|dir| {
             shared.state().model_dir = Some(dir.clone());
-            catch_panic(|| TextToSpeech::load(&dir, &resolved.device))
+            catch_panic(|| TextToSpeech::load_with_products(&dir, &resolved.device, resolved.precision.cpu_products()))
         });
         let engine = loaded.map_err(|e| e.to_string());
         if !shared.stopping() {

@@ -7,7 +7,7 @@ use burn::tensor::{DType, Device, Tensor, TensorCreationOptions, TensorData};
 
 use super::file::{StoredTensor, WeightFile};
 use crate::error::{Error, Result};
-use crate::kernels::PackedMatrix;
+use crate::kernels::{PackedMatrix, Products, bf16_bits};
 
 /// Tensor values in the precision they are stored in (bf16 as its bits).
 #[derive(Debug, Clone)]
@@ -25,6 +25,8 @@ pub struct WeightLoader<'a> {
     requested: Vec<(String, Vec<usize>)>,
     /// Upload in f32 whatever the device's float type (see [`in_f32`](Self::in_f32)).
     force_f32: bool,
+    /// What the CPU's packed linear layers compute their products in.
+    products: Products,
 }
 
 impl<'a> WeightLoader<'a> {
@@ -42,7 +44,16 @@ impl<'a> WeightLoader<'a> {
             problems: Vec::new(),
             requested: Vec::new(),
             force_f32: false,
+            products: Products::F32,
         }
+    }
+
+    /// Packed linear layers (the CPU's) compute their products in `products`: with
+    /// [`Products::Bf16`], f32 weights are rounded to bf16 as they are packed. Parts loaded
+    /// [`in_f32`](Self::in_f32) keep f32 products.
+    pub fn with_products(mut self, products: Products) -> Self {
+        self.products = products;
+        self
     }
 
     /// Loads what `load` asks for in f32 even on a device that computes in f16: for the parts
@@ -107,13 +118,19 @@ impl<'a> WeightLoader<'a> {
     }
 
     /// A PyTorch `nn.Linear` weight `[out, in]` packed for the CPU kernels, in its stored
-    /// precision (see [`native_values`](Self::native_values)).
+    /// precision (see [`native_values`](Self::native_values)), or rounded to bf16 for bf16
+    /// products (see [`with_products`](Self::with_products)).
     pub fn packed_linear(&mut self, name: &str, d_in: usize, d_out: usize) -> PackedMatrix {
-        match self.native_values(name, &[d_out, d_in]) {
-            Some(NativeValues::Bf16(bits)) => PackedMatrix::from_bf16(&bits, d_out, d_in),
-            Some(NativeValues::F32(values)) => PackedMatrix::from_f32(&values, d_out, d_in),
+        let products = if self.force_f32 { Products::F32 } else { self.products };
+        match (self.native_values(name, &[d_out, d_in]), products) {
+            (Some(NativeValues::Bf16(bits)), _) => PackedMatrix::from_bf16(&bits, d_out, d_in, products),
+            (Some(NativeValues::F32(values)), Products::Bf16) => {
+                let bits: Vec<u16> = values.into_iter().map(bf16_bits).collect();
+                PackedMatrix::from_bf16(&bits, d_out, d_in, products)
+            }
+            (Some(NativeValues::F32(values)), Products::F32) => PackedMatrix::from_f32(&values, d_out, d_in),
             // A stand-in so that loading goes on and reports every problem; never run (`finish`).
-            None => PackedMatrix::zeros(d_in, d_out),
+            (None, _) => PackedMatrix::zeros(d_in, d_out),
         }
     }
 
@@ -136,18 +153,24 @@ impl<'a> WeightLoader<'a> {
     /// A weight-normed conv weight folded to `g · v / ‖v‖`, the norm taken over every dimension
     /// but the first (architecture doc §5.9; for transposed convs dim 0 is the input channels).
     pub fn weight_norm(&mut self, name: &str, shape: [usize; 3]) -> Tensor<3> {
+        match self.weight_norm_values(name, shape) {
+            Some(values) => self.upload(values, shape),
+            None => self.placeholder(shape),
+        }
+    }
+
+    /// [`weight_norm`](Self::weight_norm)'s values, row-major (`None` if a part is missing).
+    pub fn weight_norm_values(&mut self, name: &str, shape: [usize; 3]) -> Option<Vec<f32>> {
         let g = self.values(&format!("{name}.weight_g"), &[shape[0], 1, 1]);
         let v = self.values(&format!("{name}.weight_v"), &shape);
-        let (Some(g), Some(mut v)) = (g, v) else {
-            return self.placeholder(shape);
-        };
+        let (g, mut v) = (g?, v?);
         let row = shape[1] * shape[2];
         for (gain, chunk) in g.iter().zip(v.chunks_mut(row)) {
             let norm = chunk.iter().map(|x| x * x).sum::<f32>().sqrt();
             let factor = gain / norm;
             chunk.iter_mut().for_each(|x| *x *= factor);
         }
-        self.upload(v, shape)
+        Some(v)
     }
 
     /// Records a problem found by the caller (e.g. a stored value that contradicts the config).

@@ -6,6 +6,7 @@ pub mod module_checks;
 use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor, TensorCreationOptions, TensorData};
+use voxcpm_engine::kernels::Products;
 use voxcpm_engine::model::VoxCpm2;
 use voxcpm_engine::parity::{TensorFile, relative_max_error};
 
@@ -25,8 +26,13 @@ pub fn load_model(config: &str) -> VoxCpm2 {
 }
 
 pub fn load_model_on(config: &str, device: &Device) -> VoxCpm2 {
+    load_model_with(config, device, Products::F32)
+}
+
+/// A fixture config on `device`, the cpu's linear layers computing in `products`.
+pub fn load_model_with(config: &str, device: &Device, products: Products) -> VoxCpm2 {
     let dir = fixtures().join(config).join("checkpoint");
-    VoxCpm2::load(&dir, device).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
+    VoxCpm2::load_with_products(&dir, device, products).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
 }
 
 pub fn goldens(config: &str) -> TensorFile {
@@ -127,11 +133,18 @@ pub fn run_zero_shot_case(
     checkpoint: &std::path::Path,
     path: &std::path::Path,
     device: &Device,
+    products: Products,
 ) -> (voxcpm_engine::parity::ZeroShotCase, voxcpm_engine::parity::CaseOutput, VoxCpm2) {
-    let model = VoxCpm2::load(checkpoint, device).unwrap();
+    let model = VoxCpm2::load_with_products(checkpoint, device, products).unwrap();
     let case = voxcpm_engine::parity::ZeroShotCase::read(path).unwrap();
     let out = case.run(&model, path).unwrap();
     let (_, shape) = case.latents.as_ref().expect("case has latents");
     assert_eq!(out.latent_shape.to_vec(), *shape, "{}: generated length differs", path.display());
     (case, out, model)
+}
+
+/// The first `patch` frames of every latent dimension of a `[dims, frames]` track: what an
+/// autoregressive take makes before any of its own output feeds back.
+pub fn first_patch(track: &[f32], [dims, frames]: [usize; 2], patch: usize) -> Vec<f32> {
+    (0..dims).flat_map(|d| track[d * frames..d * frames + patch].to_vec()).collect()
 }

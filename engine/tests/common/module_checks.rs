@@ -7,11 +7,15 @@ use voxcpm_engine::model::audio_vae::DecoderStream;
 use voxcpm_engine::model::cfm::{self, CfmSettings};
 use voxcpm_engine::parity::TensorFile;
 
-use super::{CONFIGS, assert_close, goldens, load_model_on, tensor_on, tensor_with, values};
+use voxcpm_engine::kernels::Products;
+
+use super::{CONFIGS, assert_close, goldens, load_model_with, tensor_on, tensor_with, values};
 
 /// Where and how closely the modules must match.
 pub struct ModuleChecks {
     pub device: Device,
+    /// What the cpu's linear layers compute in (other devices ignore it).
+    pub products: Products,
     pub tolerance: f32,
 }
 
@@ -37,7 +41,7 @@ impl Loaded<'_> {
 impl ModuleChecks {
     fn on_each_config(&self, check: impl Fn(&Loaded)) {
         for config in CONFIGS {
-            let model = load_model_on(config, &self.device);
+            let model = load_model_with(config, &self.device, self.products);
             check(&Loaded { config, model, goldens: goldens(config), checks: self });
         }
     }

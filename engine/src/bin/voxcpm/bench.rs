@@ -4,14 +4,16 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 use voxcpm_engine::hub;
 use voxcpm_engine::model::VoxCpm2;
 use voxcpm_engine::model::cfm::{self, CfmSettings};
 use voxcpm_engine::model::nn::to_vec;
 use voxcpm_engine::noise::{NoiseSource, SeededNoise};
 use voxcpm_engine::pipeline::SpeechOptions;
-use voxcpm_engine::runtime::{DeviceRequest, GenerateOptions, Precision, Server, ServerOptions, resolve_device};
+use voxcpm_engine::runtime::{
+    DeviceRequest, GenerateOptions, Precision, ResolvedDevice, Server, ServerOptions, resolve_device,
+};
 use voxcpm_engine::wav::write_float_file;
 
 use crate::setup;
@@ -51,7 +53,7 @@ pub struct BenchArgs {
     /// cpu, or a GPU name as for `say` (which must answer: the bench never falls back).
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// What a GPU computes in: f32 or f16.
+    /// What the model computes in: f32, f16 (GPU) or bf16 (cpu).
     #[arg(long, default_value = "f32", value_parser = crate::parse_precision)]
     precision: Precision,
     /// Flow-matching steps per patch.
@@ -80,7 +82,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<serde_json::Value> {
     if let Some(reason) = &resolved.fallback_reason {
         anyhow::bail!("cannot bench on {} ({}): {reason}", args.device, args.precision.name());
     }
-    let mut report = stages(&dir, &resolved.device, args.steps, args.runs.max(1), args.context.max(1))?;
+    let mut report = stages(&dir, &resolved, args.steps, args.runs.max(1), args.context.max(1))?;
     if args.stream_patches > 0 || args.scaling {
         // The stage model is dropped by now, so the runtime's copy is the only one in memory.
         let options = ServerOptions {
@@ -196,13 +198,15 @@ const REFERENCE_SECONDS: usize = 5;
 /// per second of reference.
 fn stages(
     dir: &Path,
-    device: &Device,
+    resolved: &ResolvedDevice,
     timesteps: usize,
     runs: usize,
     context: usize,
 ) -> anyhow::Result<serde_json::Value> {
     let start = Instant::now();
-    let model = VoxCpm2::load(dir, device).with_context(|| format!("loading {}", dir.display()))?;
+    let device = &resolved.device;
+    let model = VoxCpm2::load_with_products(dir, device, resolved.precision.cpu_products())
+        .with_context(|| format!("loading {}", dir.display()))?;
     let load_seconds = start.elapsed().as_secs_f64();
     let rss_after_load = peak_rss_bytes();
     let config = model.config().clone();

@@ -40,7 +40,8 @@ pub struct EngineArgs {
     /// and fall back to cpu when unavailable.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// What a GPU computes in: f32 or f16 (the cpu always computes in f32).
+    /// What the model computes in: f32; f16 on a GPU; bf16 on the cpu (bf16 products summed
+    /// in f32, the official bf16 arithmetic, about 1.3x faster on CPUs with AVX-512 BF16).
     #[arg(long, default_value = "f32", value_parser = parse_precision)]
     pub precision: Precision,
     /// A LoRA adapter directory (lora_weights.safetensors + lora_config.json) to apply.
