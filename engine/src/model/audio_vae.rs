@@ -2,14 +2,14 @@
 //! turns prompt audio at 16 kHz into latents; the decoder turns latents into 48 kHz audio,
 //! conditioned on the output rate.
 
+use std::sync::Arc;
+
 use burn::tensor::activation::tanh;
 use burn::tensor::module::{conv_transpose1d, conv1d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use std::sync::Arc;
-
 use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 
-use super::nn::zeros_like_type;
+use super::nn::{to_vec, zeros_like_type};
 use super::snake::Snake;
 use crate::config::AudioVaeConfig;
 use crate::error::{Error, Result};
@@ -67,7 +67,7 @@ fn per_item(x: Tensor<3>, c_out: usize, t_out: usize, run: impl Fn(&[f32], usize
     if c * t == 0 || t_out == 0 {
         return Tensor::zeros([b, c_out, t_out], &device);
     }
-    let input = x.into_data().convert::<f32>().try_into_vec::<f32>().expect("converted to f32 just above");
+    let input = to_vec(x).expect("converted to f32 by to_vec");
     let mut items = input.chunks_exact(c * t).map(|item| run(item, t));
     let mut out = items.next().expect("one item at least");
     items.for_each(|item| out.extend_from_slice(&item));

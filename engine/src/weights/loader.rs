@@ -58,7 +58,8 @@ impl<'a> WeightLoader<'a> {
 
     /// Loads what `load` asks for in f32 even on a device that computes in f16: for the parts
     /// that must keep full precision (the quantiser, whose rounding a half-precision weight
-    /// would move). The CPU holds weights in their stored precision and computes in f32 anyway.
+    /// would move). On the CPU it keeps the packed linear layers' products in f32 when the
+    /// loader was set to bf16 products.
     pub fn in_f32<T>(&mut self, load: impl FnOnce(&mut Self) -> T) -> T {
         let outer = std::mem::replace(&mut self.force_f32, true);
         let loaded = load(self);
