@@ -12,6 +12,13 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("invalid config {path}: {message}")]
     Config { path: PathBuf, message: String },
 
@@ -45,6 +52,14 @@ pub enum Error {
     #[error("{0}")]
     Fetch(String),
 
+    /// The network produced NaN or infinity. With a sound checkpoint it does not, so the likely
+    /// cause is damaged weights or config values; the request ends rather than emit garbage.
+    #[error(
+        "the model produced non-finite values (NaN/Inf) in {stage}: its weights or config.json are \
+         likely damaged; download or regenerate the checkpoint"
+    )]
+    NonFinite { stage: &'static str },
+
     #[error("internal engine error: {0}")]
     Internal(String),
 
@@ -58,4 +73,13 @@ impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }
+
+    pub(crate) fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Write { path: path.into(), source }
+    }
+}
+
+/// Fails with [`Error::NonFinite`] naming `stage` when any value is NaN or infinite.
+pub(crate) fn ensure_finite(values: &[f32], stage: &'static str) -> Result<()> {
+    if values.iter().all(|x| x.is_finite()) { Ok(()) } else { Err(Error::NonFinite { stage }) }
 }

@@ -15,6 +15,7 @@ pub mod noise;
 pub mod parity;
 pub mod pipeline;
 pub mod runtime;
+pub mod script;
 pub mod synthetic;
 pub mod text;
 pub mod tokenizer;

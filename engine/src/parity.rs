@@ -279,13 +279,48 @@ impl CaseOutput {
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| Error::InvalidInput(format!("cannot build output tensors: {e}")))?;
         safetensors::serialize_to_file(views, None, path)
-            .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
+            .map_err(|e| Error::write(path, std::io::Error::other(e.to_string())))
     }
 }
 
-/// Largest absolute difference divided by the reference's largest magnitude.
+/// Largest absolute difference divided by the reference's largest magnitude; infinite where
+/// [`max_abs_diff`] is.
 pub fn relative_max_error(actual: &[f32], expected: &[f32]) -> f32 {
-    let scale = expected.iter().fold(0f32, |m, x| m.max(x.abs())).max(f32::MIN_POSITIVE);
-    let diff = actual.iter().zip(expected).fold(0f32, |m, (a, e)| m.max((a - e).abs()));
-    if actual.len() != expected.len() { f32::INFINITY } else { diff / scale }
+    let scale = expected.iter().map(|x| x.abs()).fold(0f32, f32::max).max(f32::MIN_POSITIVE);
+    max_abs_diff(actual, expected) / scale
+}
+
+/// Largest `|actual - expected|`, NaN-aware: a non-finite value that the other side does not
+/// hold too (NaN for NaN, the same infinity) and a length mismatch give infinity, so no
+/// tolerance passes them. A plain `fold(0.0, f32::max)` would drop NaN and pass garbage.
+pub fn max_abs_diff(actual: &[f32], expected: &[f32]) -> f32 {
+    if actual.len() != expected.len() {
+        return f32::INFINITY;
+    }
+    actual
+        .iter()
+        .zip(expected)
+        .map(|(&a, &e)| match (a.is_finite(), e.is_finite()) {
+            (true, true) => (a - e).abs(),
+            _ if a == e || (a.is_nan() && e.is_nan()) => 0.0,
+            _ => f32::INFINITY,
+        })
+        .fold(0f32, f32::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_output_never_passes_a_comparison() {
+        let expected = [0.5f32, -1.0, 0.25];
+        assert!(relative_max_error(&[f32::NAN; 3], &expected).is_infinite());
+        assert!(relative_max_error(&[0.5, f32::NAN, 0.25], &expected) > 1.0);
+        assert!(max_abs_diff(&[0.5, -1.0, f32::INFINITY], &expected).is_infinite());
+        assert!(max_abs_diff(&[0.5, -1.0], &expected).is_infinite());
+        assert_eq!(max_abs_diff(&[0.5, -1.0, 0.5], &expected), 0.25);
+        assert_eq!(max_abs_diff(&[f32::NAN, f32::INFINITY], &[f32::NAN, f32::INFINITY]), 0.0);
+        assert!(max_abs_diff(&[f32::NEG_INFINITY], &[f32::INFINITY]).is_infinite());
+    }
 }

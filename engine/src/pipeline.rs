@@ -7,7 +7,7 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::clip_cache::ClipCache;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ensure_finite};
 use crate::kernels::Products;
 use crate::model::audio_vae::DecoderStream;
 use crate::model::nn::to_vec;
@@ -196,7 +196,9 @@ impl TextToSpeech {
         let latents = self.model.audio_vae().encode(audio)?; // [1, D, F]
         let frames = latents.dims()[2];
         // [D, F] -> [F/P, P, D]: patch k holds frames kP..kP+P-1.
-        to_vec(latents.reshape([d, frames]).swap_dims(0, 1).reshape([frames / p, p, d]))
+        let patches = to_vec(latents.reshape([d, frames]).swap_dims(0, 1).reshape([frames / p, p, d]))?;
+        ensure_finite(&patches, "the encoded clip")?;
+        Ok(patches)
     }
 
     /// Speaks a request. `on_progress` hears after each patch; returning `Break` cancels
@@ -229,6 +231,7 @@ impl TextToSpeech {
         let context = sequence.context_patches();
         let latents = self.model.patches_to_latents(&[context, &generated].concat());
         let audio = to_vec(self.model.audio_vae().decode(latents))?;
+        ensure_finite(&audio, "the decoded audio")?;
         Ok(audio[context.len() / patch_len * self.patch_samples()..].to_vec())
     }
 
@@ -247,7 +250,9 @@ impl TextToSpeech {
         let mut failure = None;
         let outcome = self.model.generate(&sequence, settings, noise, |patch| {
             let latents = self.model.patches_to_latents(patch);
-            match to_vec(self.model.audio_vae().decode_chunk(latents, &mut stream)) {
+            let chunk = to_vec(self.model.audio_vae().decode_chunk(latents, &mut stream))
+                .and_then(|chunk| ensure_finite(&chunk, "the decoded audio").map(|()| chunk));
+            match chunk {
                 Ok(chunk) => on_chunk(&chunk),
                 Err(e) => {
                     failure = Some(e);

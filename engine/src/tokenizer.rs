@@ -30,7 +30,7 @@ impl TextTokenizer {
         if !path.exists() {
             return Err(Error::io(path, std::io::ErrorKind::NotFound.into()));
         }
-        let mut inner = tokenizers::Tokenizer::from_file(path).map_err(|e| bad(e.to_string()))?;
+        let mut inner = parse_tokenizer(path).map_err(bad)?;
         let scheme = prepend_scheme(&path.with_file_name("tokenizer_config.json")).map_err(bad)?;
         inner.with_normalizer(None::<tokenizers::NormalizerWrapper>);
         inner
@@ -63,6 +63,19 @@ impl TextTokenizer {
         }
         Ok(ids)
     }
+}
+
+/// Reads `tokenizer.json`. The JSON is parsed on its own first: the tokenizers crate panics
+/// (`expect("Helper")`) when it meets malformed JSON inside the decoder section, and from an
+/// already parsed value that cannot happen. A panic left in the crate is still caught and
+/// reported as a damaged file.
+fn parse_tokenizer(path: &Path) -> std::result::Result<tokenizers::Tokenizer, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("not valid JSON: {e}"))?;
+    drop(bytes);
+    std::panic::catch_unwind(|| serde_json::from_value::<tokenizers::Tokenizer>(value))
+        .map_err(|_| "the tokenizers crate could not read it (a damaged or unsupported tokenizer.json)".to_owned())?
+        .map_err(|e| format!("not a tokenizer: {e}"))
 }
 
 /// transformers' `_get_prepend_scheme`: "always" for legacy tokenizers, "first" otherwise,

@@ -80,16 +80,41 @@ impl WavFileWriter {
     }
 }
 
-/// Writes a whole mono 32-bit float WAV file.
+/// Writes a whole mono 32-bit float WAV file. A regular file is written beside its final name
+/// and then renamed into place, so `path` never holds a half-written file (a full disk, a
+/// crash): it keeps what it held or gets the new audio whole. Devices and pipes are written
+/// directly.
 pub fn write_float_file(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
+    if path.exists() && !path.is_file() {
+        return write_whole(path, samples, sample_rate);
+    }
+    let partial = partial_path(path);
+    let written = write_whole(&partial, samples, sample_rate)
+        .and_then(|()| std::fs::rename(&partial, path).map_err(|e| Error::write(path, e)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written.map_err(|e| match e {
+        Error::Write { source, .. } => Error::write(path, source),
+        other => other,
+    })
+}
+
+fn write_whole(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
     let mut writer = WavFileWriter::create(path, sample_rate)?;
     writer.append(samples)?;
     writer.finish()
 }
 
+/// `dir/.name.partial` for `dir/name`: hidden, and on the same file system as the target.
+fn partial_path(path: &Path) -> std::path::PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.partial"))
+}
+
 fn wav_error(path: &Path, e: hound::Error) -> Error {
     match e {
-        hound::Error::IoError(io) => Error::io(path, io),
+        hound::Error::IoError(io) => Error::write(path, io),
         other => Error::InvalidInput(format!("{}: cannot write WAV ({other})", path.display())),
     }
 }
@@ -137,5 +162,38 @@ mod tests {
         writer.append(&[0.2; 50]).unwrap();
         assert_eq!(read(&std::fs::read(&path).unwrap()).1.len(), 150);
         writer.finish().unwrap();
+    }
+
+    #[test]
+    fn a_whole_file_replaces_the_old_one_whole_and_leaves_nothing_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("line.wav");
+        write_float_file(&path, &[0.5; 10], 48_000).unwrap();
+        write_float_file(&path, &[0.25; 20], 48_000).unwrap();
+        assert_eq!(read(&std::fs::read(&path).unwrap()).1, [0.25; 20]);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["line.wav"]);
+    }
+
+    /// A full disk (Linux's /dev/full answers every write with ENOSPC) and an impossible folder
+    /// are write errors naming the path; the old file is kept and no partial file is left.
+    #[test]
+    fn write_failures_name_the_path_and_keep_the_old_file() {
+        #[cfg(target_os = "linux")]
+        match write_float_file(Path::new("/dev/full"), &[0.5; 10], 48_000) {
+            Err(Error::Write { path, source }) => {
+                assert_eq!(path, Path::new("/dev/full"));
+                assert_eq!(source.raw_os_error(), Some(28), "ENOSPC: {source}");
+            }
+            other => panic!("expected a write error, got {other:?}"),
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"old").unwrap();
+        let under_a_file = file.join("line.wav");
+        let error = write_float_file(&under_a_file, &[0.5; 10], 48_000).unwrap_err();
+        assert!(error.to_string().contains(&*under_a_file.to_string_lossy()), "{error}");
+        assert_eq!(std::fs::read(&file).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -2,38 +2,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use common::damage::*;
 use common::*;
-use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use safetensors::Dtype;
 use voxcpm_engine::Error;
 use voxcpm_engine::model::VoxCpm2;
 use voxcpm_engine::parity::ZeroShotCase;
-
-/// A scratch copy of the tiny checkpoint.
-fn scratch_checkpoint() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("checkpoint");
-    std::fs::create_dir(&dir).unwrap();
-    for entry in std::fs::read_dir(fixtures().join("tiny/checkpoint")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-    }
-    (tmp, dir)
-}
-
-/// Rewrites `model.safetensors`, letting `edit` change the list of (name, dtype, shape, bytes).
-fn rewrite_model(dir: &Path, edit: impl FnOnce(&mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>)) {
-    let path = dir.join("model.safetensors");
-    let bytes = std::fs::read(&path).unwrap();
-    let file = SafeTensors::deserialize(&bytes).unwrap();
-    let mut tensors: Vec<_> =
-        file.tensors().into_iter().map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec())).collect();
-    edit(&mut tensors);
-    let views: Vec<_> =
-        tensors.iter().map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap())).collect();
-    safetensors::serialize_to_file(views, None, &path).unwrap();
-}
 
 fn load_error(dir: &Path) -> String {
     match VoxCpm2::load(dir, &device()) {
@@ -155,4 +131,152 @@ fn missing_tensors_that_get_reshaped_are_reported_not_panicked_on() {
     rewrite_model(&dir, |t| t.retain(|(n, ..)| n != "feat_encoder.special_token"));
     let message = load_error(&dir);
     assert!(message.contains("missing tensor feat_encoder.special_token"), "{message}");
+}
+
+/// Each value would once have panicked ("capacity overflow"), aborted on allocation or made the
+/// model produce NaN; each is now a config error naming the key and value, found before any
+/// tensor is built.
+#[test]
+fn every_absurd_config_value_is_named() {
+    use serde_json::json;
+    let cases = [
+        ("/scalar_quantization_scale", json!(0), "scalar_quantization_scale = 0"),
+        ("/residual_lm_num_layers", json!(9223372036854775808u64), "residual_lm_num_layers = 9223372036854775808"),
+        ("/lm_config/rms_norm_eps", json!(0.0), "lm_config.rms_norm_eps = 0"),
+        ("/lm_config/rms_norm_eps", json!(-1e-5), "lm_config.rms_norm_eps = -0.00001"),
+        ("/lm_config/rope_theta", json!(0), "lm_config.rope_theta = 0"),
+        ("/lm_config/scale_emb", json!("12"), "lm_config.scale_emb"),
+        ("/lm_config/hidden_size", json!(-1), "lm_config.hidden_size"),
+        ("/lm_config/hidden_size", json!(1u64 << 40), "lm_config.hidden_size = 1099511627776"),
+        ("/lm_config/intermediate_size", json!(0), "lm_config.intermediate_size = 0"),
+        ("/lm_config/num_hidden_layers", json!(100_000), "lm_config.num_hidden_layers = 100000"),
+        ("/lm_config/num_key_value_heads", json!(0), "lm_config.num_key_value_heads = 0"),
+        ("/lm_config/vocab_size", json!(50), "lm_config.vocab_size = 50"),
+        ("/lm_config/kv_channels", json!(0), "lm_config.kv_channels = 0"),
+        ("/lm_config/rope_scaling/original_max_position_embeddings", json!(1), "original_max_position_embeddings = 1"),
+        ("/lm_config/rope_scaling/short_factor/3", json!(0.0), "short_factor[3] = 0"),
+        ("/lm_config/rope_scaling/long_factor", json!([1.0]), "long_factor has 1 values"),
+        ("/max_length", json!(0), "max_length = 0"),
+        ("/max_length", json!(1u64 << 40), "max_length = 1099511627776"),
+        ("/patch_size", json!(0), "patch_size = 0"),
+        ("/feat_dim", json!(1_000_000), "feat_dim = 1000000"),
+        ("/encoder_config/num_layers", json!(0), "encoder_config.num_layers = 0"),
+        ("/dit_config/hidden_dim", json!(31), "dit_config.hidden_dim = 31 must be even"),
+        ("/audio_vae_config/decoder_rates", json!([0]), "audio_vae_config.decoder_rates[0] = 0"),
+        ("/audio_vae_config/encoder_rates", json!([2, 1_000_000]), "audio_vae_config.encoder_rates[1] = 1000000"),
+        ("/audio_vae_config/encoder_rates", json!([]), "audio_vae_config.encoder_rates (its length) = 0"),
+        ("/audio_vae_config/encoder_dim", json!(16384), "the VAE encoder's stage 0 convolution"),
+        ("/audio_vae_config/decoder_dim", json!(100), "decoder_dim = 100 is not divisible by 2^6"),
+        ("/audio_vae_config/sample_rate", json!(0), "audio_vae_config.sample_rate = 0"),
+        ("/audio_vae_config/out_sample_rate", json!(1u64 << 33), "audio_vae_config.out_sample_rate"),
+    ];
+    for (pointer, value, expected) in cases {
+        let (_tmp, dir) = scratch_checkpoint();
+        set_config_value(&dir, pointer, value.clone());
+        match VoxCpm2::load(&dir, &device()) {
+            Err(Error::Config { path, message }) => {
+                assert!(path.ends_with("config.json"), "{pointer}: {}", path.display());
+                assert!(message.contains(expected), "{pointer} = {value}: {message}");
+            }
+            other => panic!("{pointer} = {value}: expected a config error, got {:?}", other.map(|_| "a model")),
+        }
+    }
+    let (_tmp, dir) = scratch_checkpoint();
+    set_config_value(&dir, "/lm_config/kv_channels", serde_json::Value::Null);
+    set_config_value(&dir, "/lm_config/num_attention_heads", json!(128));
+    let message = load_error(&dir);
+    assert!(message.contains("hidden size 64 is smaller than its 128 heads"), "{message}");
+}
+
+/// Sizes within the limits that contradict the weights: the loader's stand-ins for the
+/// mismatched tensors are cheap, and the answer is the list of mismatches.
+#[test]
+fn large_sizes_that_contradict_the_weights_are_reported_as_mismatches() {
+    let (_tmp, dir) = scratch_checkpoint();
+    set_config_value(&dir, "/lm_config/intermediate_size", serde_json::json!(32768));
+    let message = load_error(&dir);
+    assert!(message.contains("mlp.up_proj.weight has shape"), "{message}");
+}
+
+#[test]
+fn trailing_garbage_after_the_config_is_named() {
+    let (_tmp, dir) = scratch_checkpoint();
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).unwrap() + "}";
+    std::fs::write(&path, text).unwrap();
+    let message = load_error(&dir);
+    assert!(message.contains("config.json") && message.contains("trailing characters"), "{message}");
+}
+
+/// A truncated tokenizer.json once panicked inside the tokenizers crate.
+#[test]
+fn truncated_or_foreign_tokenizer_files_are_named() {
+    use voxcpm_engine::tokenizer::TextTokenizer;
+    let (_tmp, dir) = scratch_checkpoint();
+    let path = dir.join("tokenizer.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    for (what, damaged) in [
+        ("truncated in its decoder", text[..text.find("\"decoder\"").unwrap() + 20].to_owned()),
+        ("truncated", text[..text.len() / 2].to_owned()),
+        ("not a tokenizer", "{\"decoder\": {\"type\": 7}}".to_owned()),
+    ] {
+        std::fs::write(&path, damaged).unwrap();
+        match TextTokenizer::load(&path) {
+            Err(Error::Tokenizer { path: named, message }) => assert_eq!(named, path, "{what}: {message}"),
+            Err(other) => panic!("{what}: expected a tokenizer error, got {other}"),
+            Ok(_) => panic!("{what}: loaded"),
+        }
+    }
+    std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
+    let message = TextTokenizer::load(&path).err().expect("non-UTF-8 bytes load").to_string();
+    assert!(message.contains("tokenizer.json") && message.contains("not valid JSON"), "{message}");
+}
+
+/// Damaged weights that load fine but compute NaN end the request with an error naming the
+/// likely cause; no audio comes out, and the bad-case retry does not run it again.
+#[test]
+fn a_model_that_computes_nan_fails_the_request_instead_of_speaking_garbage() {
+    use std::ops::ControlFlow;
+    use voxcpm_engine::noise::SeededNoise;
+    use voxcpm_engine::pipeline::{SpeechRequest, TextToSpeech};
+    for (tensor, stage) in [("lm_to_dit_proj.weight", "a generated patch"), ("stop_head.weight", "the stop head")] {
+        let (_tmp, dir) = scratch_checkpoint();
+        poison_tensor(&dir, tensor);
+        let tts = TextToSpeech::load(&dir, &device()).unwrap();
+        let request = SpeechRequest { text: "hello".into(), ..Default::default() };
+        let mut attempts = Vec::new();
+        let result = tts.speak(&request, &mut SeededNoise::new(1), |p| {
+            attempts.push(p.attempt);
+            ControlFlow::Continue(())
+        });
+        match result {
+            Err(Error::NonFinite { stage: named }) => assert_eq!(named, stage, "{tensor}"),
+            other => panic!("{tensor}: expected a non-finite error, got {:?}", other.map(|a| a.len())),
+        }
+        assert!(attempts.iter().all(|&a| a == 1), "{tensor}: retried: {attempts:?}");
+        let mut chunks = Vec::new();
+        let streamed = tts.speak_streaming(&request, &mut SeededNoise::new(1), |chunk| {
+            chunks.push(chunk.iter().all(|x| x.is_finite()));
+            ControlFlow::Continue(())
+        });
+        assert!(matches!(streamed, Err(Error::NonFinite { .. })), "{tensor}: {streamed:?}");
+        // A NaN patch is never decoded; the stop head is read after its patch was streamed.
+        let expected_chunks = if stage == "the stop head" { vec![true] } else { vec![] };
+        assert_eq!(chunks, expected_chunks, "{tensor}: chunks (finite?) delivered");
+    }
+}
+
+#[test]
+fn a_vae_that_decodes_nan_fails_the_request() {
+    use std::ops::ControlFlow;
+    use voxcpm_engine::noise::SeededNoise;
+    use voxcpm_engine::pipeline::{SpeechRequest, TextToSpeech};
+    let (_tmp, dir) = scratch_checkpoint();
+    poison_vae_decoder(&dir);
+    let tts = TextToSpeech::load(&dir, &device()).unwrap();
+    let request = SpeechRequest { text: "hello".into(), ..Default::default() };
+    let whole = tts.speak(&request, &mut SeededNoise::new(1), |_| ControlFlow::Continue(()));
+    assert!(matches!(whole, Err(Error::NonFinite { stage: "the decoded audio" })), "{:?}", whole.map(|a| a.len()));
+    let streamed = tts.speak_streaming(&request, &mut SeededNoise::new(1), |_| ControlFlow::Continue(()));
+    assert!(matches!(streamed, Err(Error::NonFinite { stage: "the decoded audio" })), "{streamed:?}");
 }

@@ -388,3 +388,27 @@ fn normalize_and_denoise_work_end_to_end_and_load_denoiser_is_honoured() {
     assert_eq!(code, Some(0));
     assert!(stderr.is_empty());
 }
+
+/// A model that computes NaN: `generate` gets an error reply naming the cause, a stream ends
+/// with `stream_error` before any chunk, and the bridge goes on serving.
+#[test]
+fn non_finite_audio_is_an_error_reply_not_audio() {
+    let (_tmp, dir) = common::damage::scratch_checkpoint();
+    common::damage::poison_tensor(&dir, "lm_to_dit_proj.weight");
+    let mut client = Client::start();
+    client.send(vec![("type", "init".into()), ("model", dir.display().to_string().into())]);
+    assert_eq!(status(&client.recv()), Some("ok"));
+    client.send(generate("hello", 3, 1));
+    assert!(error(&client.recv()).contains("non-finite values (NaN/Inf)"));
+    let mut streaming = generate("hello", 3, 1);
+    streaming[0].1 = "generate_streaming".into();
+    client.send(streaming);
+    let started = client.recv();
+    assert_eq!(get(&started, "type").and_then(Value::as_str), Some("stream_start"), "{started:?}");
+    let ended = client.recv();
+    assert_eq!(get(&ended, "type").and_then(Value::as_str), Some("stream_error"), "{ended:?}");
+    client.send(vec![("type", "ping".into())]);
+    assert_eq!(status(&client.recv()), Some("ok"));
+    let (code, ..) = client.finish();
+    assert_eq!(code, Some(0));
+}

@@ -338,3 +338,90 @@ fn say_and_batch_take_normalize_and_denoise() {
     assert!(stderr.contains("row 3") && stderr.contains("invalid utf-8"), "{stderr}");
     assert!(out.join("one.wav").is_file(), "{stderr}");
 }
+
+/// `voxcpm say` on a checkpoint whose weights compute NaN: a non-zero exit, one line naming the
+/// cause, and no WAV left behind, whole or streamed.
+#[test]
+fn say_writes_no_file_when_the_model_computes_nan() {
+    // NaN from the first patch, or (the stop head) after a finite first chunk was streamed.
+    for (tensor, stream) in
+        [("lm_to_dit_proj.weight", false), ("lm_to_dit_proj.weight", true), ("stop_head.weight", true)]
+    {
+        let (tmp, dir) = common::damage::scratch_checkpoint();
+        common::damage::poison_tensor(&dir, tensor);
+        let wav = tmp.path().join("out.wav");
+        let mut command = voxcpm();
+        command.args(["say", "hello", "--model"]).arg(&dir).arg("-o").arg(&wav);
+        if stream {
+            command.arg("--stream");
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{tensor}, stream {stream}: {stderr}");
+        assert!(stderr.contains("non-finite values (NaN/Inf)") && stderr.contains("damaged"), "{stderr}");
+        assert!(!wav.exists(), "{tensor}, stream {stream}: {} was left behind", wav.display());
+    }
+}
+
+/// Damaged config values and tokenizer files: one line naming the file and the key, and no
+/// panic message or backtrace hint.
+#[test]
+fn damaged_files_give_one_line_naming_the_file_and_key() {
+    use common::damage::{scratch_checkpoint, set_config_value};
+    let (tmp, dir) = scratch_checkpoint();
+    set_config_value(&dir, "/residual_lm_num_layers", serde_json::json!(9223372036854775808u64));
+    let (_tmp2, tokenizer_dir) = scratch_checkpoint();
+    let tokenizer = tokenizer_dir.join("tokenizer.json");
+    let text = std::fs::read(&tokenizer).unwrap();
+    std::fs::write(&tokenizer, &text[..text.len() / 3]).unwrap();
+    for (model, expected) in
+        [(&dir, "residual_lm_num_layers = 9223372036854775808"), (&tokenizer_dir, "tokenizer.json")]
+    {
+        let output = voxcpm()
+            .args(["say", "hello", "--model"])
+            .arg(model)
+            .arg("-o")
+            .arg(tmp.path().join("out.wav"))
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("internal"), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+}
+
+/// A full disk (/dev/full) is a clear write error naming the output.
+#[cfg(target_os = "linux")]
+#[test]
+fn say_to_a_full_disk_fails_with_the_path_and_the_reason() {
+    let output =
+        voxcpm().args(["say", "hi", "--max-len", "3", "-o", "/dev/full"]).env_remove("VOXCPM_MODEL").output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("cannot write /dev/full") && stderr.contains("No space left"), "{stderr}");
+}
+
+/// In a batch, a line whose audio goes non-finite is recorded as failed with the cause, and
+/// the batch goes on to the next line.
+#[test]
+fn batch_records_a_nan_line_and_goes_on() {
+    let (tmp, dir) = common::damage::scratch_checkpoint();
+    common::damage::poison_tensor(&dir, "lm_to_dit_proj.weight");
+    let script = tmp.path().join("lines.csv");
+    std::fs::write(&script, "id,text\none,hello\ntwo,world\n").unwrap();
+    let out = tmp.path().join("renders");
+    let output = voxcpm().arg("batch").arg(&script).arg("-o").arg(&out).arg("--model").arg(&dir).output().unwrap();
+    assert!(!output.status.success());
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    let lines = manifest["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "{manifest}");
+    for line in lines {
+        assert_eq!(line["status"], "failed");
+        assert!(line["error"].as_str().unwrap().contains("non-finite"), "{line}");
+    }
+    assert!(!out.join("one.wav").exists() && !out.join("two.wav").exists());
+}

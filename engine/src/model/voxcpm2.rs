@@ -18,7 +18,7 @@ use super::nn::{Linear, to_vec};
 use super::rope::Rope;
 use super::sequence::Sequence;
 use crate::config::VoxCpmConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ensure_finite};
 use crate::kernels::Products;
 use crate::noise::NoiseSource;
 use crate::weights::{WeightFile, WeightLoader};
@@ -306,6 +306,7 @@ impl VoxCpm2 {
             let patch = cfm::solve(&self.loc_dit, z, mu, cond.clone(), settings.cfm);
             let patch_pd = patch.clone().swap_dims(1, 2);
             let values = to_vec(patch_pd.clone())?;
+            ensure_finite(&values, "a generated patch")?;
             if on_patch(&values).is_break() {
                 return Err(Error::Cancelled);
             }
@@ -313,6 +314,7 @@ impl VoxCpm2 {
             cond = patch;
 
             let logits = to_vec(self.stop_logits(lm_hidden.clone()))?;
+            ensure_finite(&logits, "the stop head")?;
             // argmax == 1; a tie is argmax 0 (§5.8).
             let stop = logits[1] > logits[0];
             if i > settings.min_len && stop {

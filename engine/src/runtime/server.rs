@@ -83,7 +83,7 @@ impl Speech {
 /// VoxCPMEx's `save/2`: writes WAV bytes (from [`Speech::to_wav`] or [`SpeechStream::collect`])
 /// to a file.
 pub fn save(wav_bytes: &[u8], path: &Path) -> Result<()> {
-    std::fs::write(path, wav_bytes).map_err(|e| Error::io(path, e))
+    std::fs::write(path, wav_bytes).map_err(|e| Error::write(path, e))
 }
 
 type ProgressFn = Box<dyn FnMut(Progress) -> ControlFlow<()> + Send>;
@@ -360,7 +360,8 @@ impl Worker {
                 }
                 Err(message) => {
                     state.status = Status::Failed(message.clone());
-                    tracing::error!(model, %message, "model failed to load");
+                    // Every caller gets the message as its error; the log is for --verbose.
+                    tracing::info!(model, %message, "model failed to load");
                 }
             }
         }

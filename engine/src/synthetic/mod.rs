@@ -33,10 +33,10 @@ pub fn write_checkpoint(
     tokenizer_dir: &Path,
     seed: u64,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
     let config_path = dir.join("config.json");
     let text = serde_json::to_string_pretty(config_json).expect("a JSON value serialises");
-    std::fs::write(&config_path, text).map_err(|e| Error::io(&config_path, e))?;
+    std::fs::write(&config_path, text).map_err(|e| Error::write(&config_path, e))?;
     let config = VoxCpmConfig::load(&config_path)?;
     for name in ["tokenizer.json", "tokenizer_config.json"] {
         let (from, to) = (tokenizer_dir.join(name), dir.join(name));
@@ -93,7 +93,7 @@ fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>)], dtype: Weigh
     }
     let mut header = serde_json::to_vec(&serde_json::Value::Object(header)).expect("JSON");
     header.resize(header.len().div_ceil(8) * 8, b' ');
-    let io = |e| Error::io(path, e);
+    let io = |e| Error::write(path, e);
     let mut out = BufWriter::new(std::fs::File::create(path).map_err(io)?);
     out.write_all(&(header.len() as u64).to_le_bytes()).map_err(io)?;
     out.write_all(&header).map_err(io)?;

@@ -29,8 +29,8 @@ impl PthTensor {
 }
 
 pub fn write_state_dict(path: &Path, tensors: &[PthTensor]) -> Result<()> {
-    let io = |e: std::io::Error| Error::io(path, e);
-    let zip_err = |e: zip::result::ZipError| Error::io(path, std::io::Error::other(e.to_string()));
+    let io = |e: std::io::Error| Error::write(path, e);
+    let zip_err = |e: zip::result::ZipError| Error::write(path, std::io::Error::other(e.to_string()));
     let file = std::fs::File::create(path).map_err(io)?;
     let mut zip = zip::ZipWriter::new(file);
     let stored = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);

@@ -1,6 +1,7 @@
 //! Shared by the integration tests: fixture paths, model loading and tolerance checks.
 #![allow(dead_code)]
 
+pub mod damage;
 pub mod module_checks;
 
 use std::path::PathBuf;

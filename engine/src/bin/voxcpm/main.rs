@@ -190,6 +190,24 @@ fn init_logging(verbose: bool) {
     tracing_subscriber::registry().with(output.with_filter(filter)).init();
 }
 
+/// A panic is a bug in voxcpm, never the user's input, and it is caught and answered as an
+/// error where it happens: one line that says so instead of the default hook's message and
+/// backtrace hint. `RUST_BACKTRACE` keeps the default hook, for whoever debugs it.
+fn report_panics_briefly() {
+    if std::env::var_os("RUST_BACKTRACE").is_some() {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown panic");
+        eprintln!("voxcpm: internal error ({message}); this is a bug, please report it (RUST_BACKTRACE=1 shows where)");
+    }));
+}
+
 fn main() -> ExitCode {
     pin_large_allocations_to_mmap();
     let cli = Cli::parse();
@@ -198,6 +216,7 @@ fn main() -> ExitCode {
         return bridge::run(log).unwrap_or(ExitCode::FAILURE);
     }
     init_logging(cli.verbose);
+    report_panics_briefly();
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {

@@ -1,7 +1,7 @@
 //! `voxcpm say`: one line of text to a WAV file, whole or streamed as it is generated.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -82,7 +82,7 @@ fn generate_to_file(server: &Server, args: &SayArgs, options: &GenerateOptions) 
 }
 
 /// Chunks to a WAV file (header updated after each) or raw f32 to stdout.
-fn stream_out(mut stream: SpeechStream, output: &std::path::Path) -> anyhow::Result<()> {
+fn stream_out(mut stream: SpeechStream, output: &Path) -> anyhow::Result<()> {
     let bar = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template("{spinner} streamed {pos} chunks of 160 ms [{elapsed}]").expect("valid template"),
     );
@@ -106,14 +106,28 @@ fn stream_out(mut stream: SpeechStream, output: &std::path::Path) -> anyhow::Res
             write(&chunk)?;
         }
         let result = pump(&mut stream, &bar, &mut samples, write);
-        file.finish()?;
-        result
+        let finished = file.finish();
+        result.and_then(|()| Ok(finished?)).map_err(|e| keep_or_remove_partial(e, output, samples, rate))
     };
     bar.finish_and_clear();
     result?;
     let seconds = samples as f64 / stream.sample_rate().unwrap_or(48_000) as f64;
     eprintln!("streamed {} ({seconds:.2} s, seed {seed})", output.display());
     Ok(())
+}
+
+/// A stream that failed half-way: audio from a model that went non-finite is not kept (the
+/// chunks before the NaN came from the same damaged model); otherwise the file, valid after
+/// every chunk, keeps what was streamed, and the error says so.
+fn keep_or_remove_partial(error: anyhow::Error, output: &Path, samples: usize, rate: u32) -> anyhow::Error {
+    if let Some(voxcpm_engine::Error::NonFinite { .. }) = error.downcast_ref() {
+        return match std::fs::remove_file(output) {
+            Ok(()) => error.context(format!("{} was removed", output.display())),
+            Err(e) => error.context(format!("{} could not be removed ({e}): do not use it", output.display())),
+        };
+    }
+    let seconds = samples as f64 / rate as f64;
+    error.context(format!("{} keeps the {seconds:.2} s streamed before the failure", output.display()))
 }
 
 fn pump(

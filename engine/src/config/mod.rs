@@ -1,13 +1,16 @@
 //! `config.json` of a VoxCPM2 checkpoint, mirrored field for field (architecture doc §2.1).
 //!
 //! Defaults are the official pydantic defaults, so a config that omits a field means what it
-//! means to the official loader. Every size used by the model comes from here.
+//! means to the official loader. Every size used by the model comes from here, and only after
+//! `validate` has accepted it.
 
 use std::path::Path;
 
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+
+mod validate;
 
 /// The top level of `config.json`.
 #[derive(Debug, Clone, Deserialize)]
@@ -136,12 +139,16 @@ impl VoxCpmConfig {
     /// Reads and validates `config.json`.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let config: VoxCpmConfig =
-            serde_json::from_str(&text).map_err(|e| Error::Config { path: path.to_owned(), message: e.to_string() })?;
+        // The path-tracking deserializer names the key of a wrong value ("lm_config.hidden_size:
+        // invalid value: integer `-1`, expected usize").
+        let bad = |message: String| Error::Config { path: path.to_owned(), message };
+        let mut json = serde_json::Deserializer::from_str(&text);
+        let config: VoxCpmConfig = serde_path_to_error::deserialize(&mut json).map_err(|e| bad(e.to_string()))?;
+        json.end().map_err(|e| bad(e.to_string()))?;
         if config.architecture != "voxcpm2" {
             return Err(Error::UnsupportedArchitecture { path: path.to_owned(), found: config.architecture });
         }
-        config.validate().map_err(|message| Error::Config { path: path.to_owned(), message })?;
+        config.validate().map_err(bad)?;
         Ok(config)
     }
 
@@ -207,83 +214,6 @@ impl VoxCpmConfig {
     /// Text embeddings are scaled by `scale_emb` only under muP (§4.5).
     pub fn text_embed_scale(&self) -> f64 {
         if self.lm_config.use_mup { self.lm_config.scale_emb } else { 1.0 }
-    }
-
-    /// The constraints the official classes rely on without checking them all.
-    fn validate(&self) -> std::result::Result<(), String> {
-        let mut problems = Vec::new();
-        let stacks = [
-            ("lm_config", self.base_lm()),
-            ("residual_lm", self.residual_lm()),
-            ("encoder_config", self.loc_enc()),
-            ("dit_config", self.loc_dit()),
-        ];
-        for (name, s) in &stacks {
-            if s.num_heads == 0 || s.num_kv_heads == 0 || s.num_heads % s.num_kv_heads != 0 {
-                problems.push(format!(
-                    "{name}: num_heads {} is not a multiple of num_key_value_heads {}",
-                    s.num_heads, s.num_kv_heads
-                ));
-            }
-            if s.use_rope && s.head_dim != 2 * self.lm_config.rope_scaling.short_factor.len() {
-                problems.push(format!(
-                    "{name}: head dim {} needs {} rope factors, config has {}",
-                    s.head_dim,
-                    s.head_dim / 2,
-                    self.lm_config.rope_scaling.short_factor.len()
-                ));
-            }
-            if s.head_dim == 0 || s.hidden_size == 0 || s.num_layers == 0 {
-                problems.push(format!("{name}: zero width, head dim or layer count"));
-            }
-        }
-        let rope = &self.lm_config.rope_scaling;
-        if rope.long_factor.len() != rope.short_factor.len() {
-            problems.push("rope_scaling: long_factor and short_factor differ in length".into());
-        }
-        if self.lm_config.vocab_size <= 104 {
-            problems.push(format!(
-                "lm_config.vocab_size {} must exceed 104 (ids 101-104 are the audio tokens)",
-                self.lm_config.vocab_size
-            ));
-        }
-        if !self.dit_config.hidden_dim.is_multiple_of(2) {
-            problems.push(format!("dit_config.hidden_dim {} must be even", self.dit_config.hidden_dim));
-        }
-        if self.patch_size == 0 || self.feat_dim == 0 || self.max_length == 0 {
-            problems.push("patch_size, feat_dim and max_length must be positive".into());
-        }
-        let vae = &self.audio_vae_config;
-        if vae.latent_dim != self.feat_dim {
-            problems.push(format!(
-                "audio_vae_config.latent_dim {} differs from feat_dim {}",
-                vae.latent_dim, self.feat_dim
-            ));
-        }
-        if vae.encoder_rates.is_empty()
-            || vae.decoder_rates.is_empty()
-            || vae.encoder_rates.contains(&0)
-            || vae.decoder_rates.contains(&0)
-        {
-            problems.push("audio_vae_config: rates must be non-empty and positive".into());
-        }
-        if !vae.decoder_dim.is_multiple_of(1usize << vae.decoder_rates.len().min(63)) {
-            problems.push(format!(
-                "audio_vae_config.decoder_dim {} is not divisible by 2^{}",
-                vae.decoder_dim,
-                vae.decoder_rates.len()
-            ));
-        }
-        if vae.use_noise_block {
-            problems.push("audio_vae_config.use_noise_block is not supported (no released model uses it)".into());
-        }
-        if vae.cond_type != "scale_bias" && vae.cond_type != "scale_bias_init" || vae.cond_out_layer {
-            problems.push(format!(
-                "audio_vae_config: cond_type {:?} with cond_out_layer {} is not supported",
-                vae.cond_type, vae.cond_out_layer
-            ));
-        }
-        if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
     }
 }
 
