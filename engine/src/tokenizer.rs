@@ -84,7 +84,8 @@ fn prepend_scheme(config: &Path) -> std::result::Result<tokenizers::pre_tokenize
     use tokenizers::pre_tokenizers::metaspace::PrependScheme;
     let settings: serde_json::Value = match std::fs::read_to_string(config) {
         Ok(text) => serde_json::from_str(&text).map_err(|e| format!("{}: {e}", config.display()))?,
-        Err(_) => serde_json::Value::Null,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::Value::Null,
+        Err(e) => return Err(format!("{}: {e}", config.display())),
     };
     let flag = |key: &str, default: bool| settings.get(key).and_then(|v| v.as_bool()).unwrap_or(default);
     Ok(match (flag("add_prefix_space", true), flag("legacy", false)) {

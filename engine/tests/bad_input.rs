@@ -230,6 +230,14 @@ fn truncated_or_foreign_tokenizer_files_are_named() {
     std::fs::write(&path, [0xff, 0xfe, 0x00]).unwrap();
     let message = TextTokenizer::load(&path).err().expect("non-UTF-8 bytes load").to_string();
     assert!(message.contains("tokenizer.json") && message.contains("not valid JSON"), "{message}");
+    // A missing tokenizer_config.json means the class defaults; an unreadable one is an error.
+    std::fs::write(&path, &text).unwrap();
+    let config = dir.join("tokenizer_config.json");
+    std::fs::remove_file(&config).unwrap();
+    TextTokenizer::load(&path).unwrap();
+    std::fs::write(&config, [b'{', 0xff, b'}']).unwrap();
+    let message = TextTokenizer::load(&path).err().expect("a non-UTF-8 config loads").to_string();
+    assert!(message.contains("tokenizer_config.json") && message.contains("UTF-8"), "{message}");
 }
 
 /// Damaged weights that load fine but compute NaN end the request with an error naming the
