@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 
 use egui::{Color32, RichText, ScrollArea, TextEdit, Ui};
@@ -134,12 +135,19 @@ impl EditorApp {
 
     fn notes(&self, ui: &mut Ui) {
         let notes = self.status.model().notes;
-        let missed = self.status.missed_triggers.load(std::sync::atomic::Ordering::Relaxed);
-        if notes.is_empty() && missed == 0 {
+        let missed = self.status.missed_triggers.load(Ordering::Relaxed);
+        let silenced = self.status.silenced_voices.load(Ordering::Relaxed);
+        if notes.is_empty() && missed == 0 && silenced == 0 {
             return;
         }
         for note in notes.iter().rev().take(4) {
             ui.label(RichText::new(note).color(Color32::LIGHT_RED));
+        }
+        if silenced > 0 {
+            ui.label(
+                RichText::new(format!("{silenced} voice(s) silenced: the model produced non-finite audio"))
+                    .color(Color32::LIGHT_RED),
+            );
         }
         if missed > 0 {
             ui.label(
@@ -148,7 +156,8 @@ impl EditorApp {
         }
         if ui.small_button("dismiss").clicked() {
             self.status.clear_notes();
-            self.status.missed_triggers.store(0, std::sync::atomic::Ordering::Relaxed);
+            self.status.missed_triggers.store(0, Ordering::Relaxed);
+            self.status.silenced_voices.store(0, Ordering::Relaxed);
         }
     }
 

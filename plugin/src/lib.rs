@@ -176,9 +176,7 @@ impl Plugin for VoxCpm {
         }
         player.render(&mut mix[cursor..frames], offline);
 
-        for sample in mix.iter_mut() {
-            *sample *= self.params.gain.smoothed.next();
-        }
+        apply_gain(mix, || self.params.gain.smoothed.next());
         if self.params.output.value() == OutputMode::Stereo {
             for channel in others.iter_mut() {
                 channel.copy_from_slice(mix);
@@ -189,6 +187,15 @@ impl Plugin for VoxCpm {
 
     fn deactivate(&mut self) {
         self.offline = false;
+    }
+}
+
+/// Scales the mix by the gain; a result that is not finite (a mix that overflowed, a gain a
+/// host set to NaN) becomes silence, so the host's mix never receives one.
+fn apply_gain(mix: &mut [f32], mut gain: impl FnMut() -> f32) {
+    for sample in mix {
+        let scaled = *sample * gain();
+        *sample = if scaled.is_finite() { scaled } else { 0.0 };
     }
 }
 
@@ -208,3 +215,18 @@ impl Vst3Plugin for VoxCpm {
 
 nice_export_clap!(VoxCpm);
 nice_export_vst3!(VoxCpm);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gain_stage_never_lets_a_non_finite_sample_out() {
+        let mut mix = [0.5, f32::MAX, -f32::MAX, 0.25, f32::NAN, f32::INFINITY];
+        apply_gain(&mut mix, || 2.0);
+        assert_eq!(mix, [1.0, 0.0, 0.0, 0.5, 0.0, 0.0]);
+        let mut mix = [0.5, -0.5];
+        apply_gain(&mut mix, || f32::NAN);
+        assert_eq!(mix, [0.0, 0.0]);
+    }
+}

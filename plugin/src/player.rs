@@ -185,7 +185,8 @@ impl Player {
         self.retire_finished();
     }
 
-    /// Adds the voices' next `mix.len()` samples into `mix`.
+    /// Adds the voices' next `mix.len()` samples into `mix`; a voice silenced for non-finite
+    /// audio is counted.
     pub fn render(&mut self, mix: &mut [f32], offline: bool) {
         for voice in &mut self.voices {
             if voice.is_idle() {
@@ -197,6 +198,9 @@ impl Player {
                     None if voice.is_idle() => break,
                     None => {}
                 }
+            }
+            if voice.take_silenced() {
+                self.status.silenced_voices.fetch_add(1, Ordering::Relaxed);
             }
         }
         self.retire_finished();
@@ -291,5 +295,62 @@ fn next_sample(voice: &mut Voice, live: &mut LiveReader, offline: bool) -> Optio
             }
             _ => return None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handoff;
+    use crate::voice::LiveInput;
+
+    const HOST_RATE: u32 = 44_100;
+    const BLOCK: usize = 512;
+
+    fn line() -> Vec<f32> {
+        (0..20_000).map(|i| (i as f32 * 0.01).sin() * 0.5).collect()
+    }
+
+    /// What a voice alone makes of `clip` at the host rate.
+    fn played_alone(clip: &[f32]) -> Vec<f32> {
+        struct NoLive;
+        impl LiveInput for NoLive {
+            fn read(&mut self, _token: u32, _out: &mut [f32]) -> (usize, bool) {
+                (0, true)
+            }
+        }
+        let mut voice = Voice::new(48_000, HOST_RATE).unwrap();
+        voice.play_clip(clip.into());
+        std::iter::from_fn(|| voice.next_sample(&mut NoLive)).collect()
+    }
+
+    #[test]
+    fn a_line_with_non_finite_audio_falls_silent_is_counted_and_the_other_voices_play_on() {
+        let (audio, mut worker) = handoff::channels();
+        let status = Arc::new(Status::default());
+        status.set_line_count(2);
+        let mut player = Player::new(audio, Arc::clone(&status), Arc::new(EditorTriggers::default()));
+        player.prepare(48_000, HOST_RATE).unwrap();
+        let mut bad = line();
+        bad[12_000] = f32::NAN;
+        for (line, clip) in [(0, bad), (1, line())] {
+            assert!(worker.to_audio.push(ToAudio::Clip { line, clip: Some(clip.into()) }).is_ok());
+        }
+        let overlap = TriggerMode { cut: false, live: false };
+        player.begin_block();
+        player.trigger(0, overlap, false);
+        player.trigger(1, overlap, false);
+        let mut mix = vec![0.0; 25_000];
+        for block in mix.chunks_mut(BLOCK) {
+            player.render(block, false);
+        }
+
+        assert!(mix.iter().all(|s| s.is_finite()), "a non-finite sample reached the mix");
+        assert_eq!(status.silenced_voices.load(Ordering::Relaxed), 1);
+        let good = played_alone(&line());
+        let both: Vec<f32> = good[..8_000].iter().map(|s| s + s).collect();
+        assert_eq!(mix[..8_000], both[..], "both lines play until the bad audio");
+        assert_eq!(mix[11_100..good.len()], good[11_100..], "then only the good line");
+        assert!(!player.is_playing());
     }
 }

@@ -1,7 +1,7 @@
 //! Renders kept on disk by content key, so reopening a project (or a host re-creating the
 //! plugin) plays at once instead of generating again.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use voxcpm_engine::audio_io::read_wav_mono;
 use voxcpm_engine::wav::write_float_file;
@@ -35,11 +35,17 @@ impl RenderCache {
         self.dir.join(format!("{key}.wav"))
     }
 
-    /// The cached render, if there is a readable one at the expected rate.
+    /// The cached render, if there is a readable one at the expected rate. A render holding a
+    /// non-finite sample (stored by an engine that did not yet reject them) is ignored, so the
+    /// line is generated again rather than silenced for good.
     pub fn load(&self, key: &str, sample_rate: u32) -> Option<Vec<f32>> {
         let path = self.path(key);
         match read_wav_mono(&path) {
-            Ok((samples, rate)) if rate == sample_rate => Some(samples),
+            Ok((samples, rate)) if rate == sample_rate && samples.iter().all(|s| s.is_finite()) => Some(samples),
+            Ok((_, rate)) if rate == sample_rate => {
+                tracing::warn!("ignoring cached render {}: it holds non-finite samples", path.display());
+                None
+            }
             Ok(_) => None,
             Err(e) => {
                 if path.exists() {
@@ -50,22 +56,23 @@ impl RenderCache {
         }
     }
 
-    /// Stores a render; written beside and renamed, so a file under a key is always whole.
+    /// Stores a render; the engine writes it beside and renames it, so a file under a key is
+    /// always whole (a full disk leaves none). The error names the file and the OS error.
     pub fn store(&self, key: &str, samples: &[f32], sample_rate: u32) -> Result<(), String> {
         std::fs::create_dir_all(&self.dir).map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
-        let partial = self.dir.join(format!(".{key}.partial"));
-        write_float_file(&partial, samples, sample_rate).map_err(|e| e.to_string())?;
-        rename(&partial, &self.path(key))
+        write_float_file(&self.path(key), samples, sample_rate).map_err(|e| e.to_string())
     }
 }
 
-fn rename(from: &Path, to: &Path) -> Result<(), String> {
-    std::fs::rename(from, to).map_err(|e| format!("cannot write {}: {e}", to.display()))
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use std::path::Path;
+
+    /// Where the engine's `write_float_file` writes `path` before renaming it into place.
+    pub(crate) fn engine_partial(path: &Path) -> PathBuf {
+        path.with_file_name(format!(".{}.partial", path.file_name().unwrap().to_string_lossy()))
+    }
 
     #[test]
     fn a_stored_render_loads_back_exactly_and_other_rates_or_keys_miss() {
@@ -78,5 +85,41 @@ mod tests {
         assert!(cache.load("other", 48_000).is_none());
         std::fs::write(cache.path("bad"), b"not a wav").unwrap();
         assert!(cache.load("bad", 48_000).is_none());
+    }
+
+    #[test]
+    fn a_render_with_non_finite_samples_is_not_played_from_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = RenderCache::new(dir.path().to_owned());
+        cache.store("nan", &[0.5, f32::NAN, 0.5], 48_000).unwrap();
+        cache.store("inf", &[0.5, f32::NEG_INFINITY], 48_000).unwrap();
+        assert!(cache.load("nan", 48_000).is_none());
+        assert!(cache.load("inf", 48_000).is_none());
+    }
+
+    #[test]
+    fn a_cache_folder_that_cannot_be_made_gives_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        let cache = RenderCache::new(file.join("renders"));
+        let error = cache.store("abc", &[0.25], 48_000).unwrap_err();
+        assert!(error.contains(&file.join("renders").display().to_string()), "{error}");
+        assert!(error.contains("Not a directory"), "{error}");
+    }
+
+    /// A full disk: the file written before the rename is a link to /dev/full, which fails
+    /// every write with ENOSPC, for root too (a chmod-based test would not stop root).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_disk_gives_an_error_naming_the_file_and_leaves_no_render_under_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = RenderCache::new(dir.path().to_owned());
+        std::os::unix::fs::symlink("/dev/full", engine_partial(&cache.path("abc"))).unwrap();
+        let error = cache.store("abc", &[0.25; 100_000], 48_000).unwrap_err();
+        assert!(error.contains(&cache.path("abc").display().to_string()), "{error}");
+        assert!(error.contains("No space left on device"), "{error}");
+        assert!(!cache.path("abc").exists(), "a half-written render under the key");
+        assert!(cache.load("abc", 48_000).is_none());
     }
 }

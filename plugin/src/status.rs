@@ -78,6 +78,8 @@ pub struct Status {
     pub missed_triggers: AtomicU64,
     /// Live triggers that could not reach the worker (its queue was full).
     pub dropped_live_triggers: AtomicU64,
+    /// Voices stopped because their audio was not finite (NaN or infinite).
+    pub silenced_voices: AtomicU64,
     lines: Mutex<Vec<LineReport>>,
     model: Mutex<ModelReport>,
 }
@@ -91,6 +93,7 @@ impl Default for Status {
             scans_done: AtomicU64::new(0),
             missed_triggers: AtomicU64::new(0),
             dropped_live_triggers: AtomicU64::new(0),
+            silenced_voices: AtomicU64::new(0),
             lines: Mutex::new(vec![LineReport::default(); MAX_LINES]),
             model: Mutex::new(ModelReport::default()),
         }

@@ -6,6 +6,10 @@
 //! drives it: the startup delay is dropped and the output is exactly
 //! ⌈len · host_rate / 48000⌉ samples. A line played here is therefore the same audio the
 //! engine would write for that rate.
+//!
+//! A voice never hands out a non-finite sample: the first NaN, infinity or absurdly loud
+//! sample of a clip or stream silences it for the rest of its line, before the resampler sees
+//! it (whose output is then finite by construction).
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler};
@@ -27,6 +31,15 @@ enum Source {
         token: u32,
         ended: bool,
     },
+}
+
+/// The loudest sample taken as audio, 120 dB above full scale: no render comes near it, and
+/// resampling it cannot overflow the FFT's sums.
+const LOUDEST: f32 = 1.0e6;
+
+/// False for NaN, infinities and samples beyond [`LOUDEST`]: a broken render, never played.
+fn is_audio(sample: f32) -> bool {
+    sample.abs() <= LOUDEST
 }
 
 /// What a live voice asks of the live ring.
@@ -56,6 +69,8 @@ pub struct Voice {
     pub age: u64,
     /// A clip let go of, waiting to be sent back to the worker.
     retired: Option<Clip>,
+    /// Stopped on samples that are not audio, not yet counted by the player.
+    silenced: bool,
 }
 
 impl Voice {
@@ -85,6 +100,7 @@ impl Voice {
             ratio: f64::from(host_rate) / f64::from(source_rate),
             age: 0,
             retired: None,
+            silenced: false,
         })
     }
 
@@ -123,13 +139,14 @@ impl Voice {
     }
 
     /// The next output sample; `None` when no sample is available yet (a live stream running
-    /// behind) or the voice has finished (then it is idle).
+    /// behind) or the voice has finished (then it is idle). Samples that are not audio (see
+    /// [`is_audio`]) stop the voice instead: what played stays, the rest of the line is silence.
     pub fn next_sample(&mut self, live: &mut impl LiveInput) -> Option<f32> {
         if self.is_idle() {
             return None;
         }
         if self.resampler.is_none() {
-            return self.next_direct(live);
+            return self.next_direct(live).and_then(|sample| self.checked(sample));
         }
         if self.read == self.filled && !self.refill(live) {
             return None;
@@ -137,6 +154,26 @@ impl Voice {
         let sample = self.output[self.read];
         self.read += 1;
         Some(sample)
+    }
+
+    /// Whether the voice stopped on samples that are not audio since the last call.
+    pub fn take_silenced(&mut self) -> bool {
+        std::mem::take(&mut self.silenced)
+    }
+
+    /// `sample` if it is audio; otherwise the voice is silenced.
+    fn checked(&mut self, sample: f32) -> Option<f32> {
+        if is_audio(sample) {
+            return Some(sample);
+        }
+        self.silence();
+        None
+    }
+
+    /// Stops for the rest of the line, to be counted through [`take_silenced`](Self::take_silenced).
+    fn silence(&mut self) {
+        self.finish();
+        self.silenced = true;
     }
 
     /// Fills `output` with the next resampled run; false when nothing could be produced.
@@ -147,6 +184,12 @@ impl Voice {
                 return false;
             }
             if !self.gather_input(live) {
+                return false;
+            }
+            // Checked before the resampler: one bad sample would spread over its whole FFT
+            // block, and rubato panics on the NaN that makes.
+            if !self.input[..self.pending].iter().all(|&sample| is_audio(sample)) {
+                self.silence();
                 return false;
             }
             // Known only now if a live stream's end came in with this input.
@@ -265,6 +308,7 @@ mod tests {
     use std::sync::Arc;
 
     use voxcpm_engine::audio_io::resample;
+    use voxcpm_engine::parity::max_abs_diff;
 
     const ENGINE_RATE: u32 = 48_000;
     const HOST_RATES: [u32; 4] = [44_100, 48_000, 88_200, 96_000];
@@ -313,7 +357,7 @@ mod tests {
             voice.play_clip(Arc::clone(&clip));
             let played = drain(&mut voice, &mut Trickle { samples: Arc::from(&[][..]), position: 0, calls: 0 });
             assert_eq!(played.len(), expected.len(), "{rate} Hz: length");
-            let error = played.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            let error = max_abs_diff(&played, &expected);
             assert!(error < 1e-6, "{rate} Hz: differs from the engine's resampling by {error}");
             assert!(
                 voice.take_retired().is_some(),
@@ -335,6 +379,57 @@ mod tests {
             assert_eq!(live.len(), whole.len(), "{rate} Hz: length");
             let first_difference = live.iter().zip(&whole).position(|(a, b)| a != b);
             assert_eq!(first_difference, None, "{rate} Hz: first differing sample");
+        }
+    }
+
+    /// `clip()` with `bad` at sample `at`.
+    fn poisoned(at: usize, bad: f32) -> Clip {
+        let mut samples = clip().to_vec();
+        samples[at] = bad;
+        samples.into()
+    }
+
+    #[test]
+    fn a_non_finite_sample_silences_the_rest_of_the_line_and_the_voice_plays_the_next_one_clean() {
+        let none = || Trickle { samples: Arc::from(&[][..]), position: 0, calls: 0 };
+        for rate in HOST_RATES {
+            let mut voice = Voice::new(ENGINE_RATE, rate).unwrap();
+            voice.play_clip(clip());
+            let clean = drain(&mut voice, &mut none());
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1.0e37] {
+                voice.play_clip(poisoned(10_000, bad));
+                let played = drain(&mut voice, &mut none());
+                assert!(voice.take_silenced(), "{rate} Hz, {bad}: the voice reports that it was silenced");
+                assert!(!voice.take_silenced(), "{rate} Hz, {bad}: reported once");
+                assert!(voice.take_retired().is_some(), "{rate} Hz, {bad}: the clip goes back to the worker");
+                assert!(played.iter().all(|s| s.is_finite()), "{rate} Hz, {bad}: a non-finite sample got out");
+                assert!(played.len() > clean.len() * 8_000 / 20_011, "{rate} Hz, {bad}: only {} played", played.len());
+                assert!(
+                    played.len() < clean.len() * 10_000 / 20_011 + 1,
+                    "{rate} Hz, {bad}: played past the bad sample"
+                );
+                assert_eq!(played[..], clean[..played.len()], "{rate} Hz, {bad}: what played before it is the line");
+
+                voice.play_clip(clip());
+                let next = drain(&mut voice, &mut none());
+                assert_eq!(max_abs_diff(&next, &clean), 0.0, "{rate} Hz, {bad}: the next line plays clean");
+                assert!(!voice.take_silenced());
+            }
+        }
+    }
+
+    #[test]
+    fn a_non_finite_sample_in_a_live_stream_silences_the_rest_of_it() {
+        for rate in HOST_RATES {
+            let mut voice = Voice::new(ENGINE_RATE, rate).unwrap();
+            voice.play_live(1);
+            let clean = drain(&mut voice, &mut Trickle { samples: clip(), position: 0, calls: 0 });
+            voice.play_live(2);
+            let played = drain(&mut voice, &mut Trickle { samples: poisoned(10_000, f32::NAN), position: 0, calls: 0 });
+            assert!(voice.take_silenced(), "{rate} Hz");
+            assert!(played.iter().all(|s| s.is_finite()), "{rate} Hz: a non-finite sample got out");
+            assert!(played.len() < clean.len() * 10_000 / 20_011 + 1, "{rate} Hz: played past the bad sample");
+            assert_eq!(played[..], clean[..played.len()], "{rate} Hz: what played before it is the line");
         }
     }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use voxcpm_engine::hub::ModelSource;
 use voxcpm_engine::pipeline::SpeechOptions;
-use voxcpm_engine::runtime::{GenerateOptions, Status as EngineStatus, model_key, request_key};
+use voxcpm_engine::runtime::{GenerateOptions, SpeechStream, Status as EngineStatus, model_key, request_key};
 use voxcpm_engine::wav::write_float_file;
 
 use crate::handoff::{Clip, LiveSegment, ToAudio, ToWorker, WorkerEnds};
@@ -128,17 +128,7 @@ impl Worker {
         cache: RenderCache,
     ) -> std::io::Result<Worker> {
         let stop = Arc::new(AtomicBool::new(false));
-        let state = WorkerState {
-            params,
-            status,
-            ends,
-            inbox,
-            stop: Arc::clone(&stop),
-            lines: (0..MAX_LINES).map(|_| LineSlot::default()).collect(),
-            model: None,
-            model_request: None,
-            cache,
-        };
+        let state = WorkerState::new(params, status, ends, inbox, Arc::clone(&stop), cache);
         let thread = std::thread::Builder::new().name("voxcpm-plugin-worker".into()).spawn(move || state.run())?;
         Ok(Worker { stop, thread: Some(thread) })
     }
@@ -168,6 +158,27 @@ struct WorkerState {
 }
 
 impl WorkerState {
+    fn new(
+        params: Arc<VoxParams>,
+        status: Arc<Status>,
+        ends: WorkerEnds,
+        inbox: Receiver<Command>,
+        stop: Arc<AtomicBool>,
+        cache: RenderCache,
+    ) -> WorkerState {
+        WorkerState {
+            params,
+            status,
+            ends,
+            inbox,
+            stop,
+            lines: (0..MAX_LINES).map(|_| LineSlot::default()).collect(),
+            model: None,
+            model_request: None,
+            cache,
+        }
+    }
+
     fn run(mut self) {
         while !self.stop.load(Ordering::Relaxed) {
             let tick = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tick()));
@@ -372,50 +383,61 @@ impl WorkerState {
 
     /// Streams one live trigger; returns a newer trigger that interrupted it.
     fn stream_one(&mut self, line: usize, token: u32) -> Option<(usize, u32)> {
-        let end = |ends: &mut WorkerEnds| {
-            let _ = ends.live_segments.push(LiveSegment { token, len: 0, end: true });
-        };
-        let Some(server) = self.model.as_ref().filter(|m| m.key.is_some()).map(|m| Arc::clone(&m.engine.server)) else {
-            self.status.add_note(format!("line {}: no model ready for live play", line + 1));
-            end(&mut self.ends);
-            return None;
-        };
+        let outcome = self.open_stream(line).and_then(|stream| self.feed_live(stream, token));
+        self.finish_live(line, token, outcome)
+    }
+
+    /// The live stream of `line` on the current model, which may still be loading (the engine
+    /// serves the stream once it has loaded, or fails it with the load error); a failure of the
+    /// line's last stream is cleared once a new one starts.
+    fn open_stream(&self, line: usize) -> Result<SpeechStream, String> {
+        let model = self.model.as_ref().ok_or_else(|| format!("no model: {}", self.status.model().summary))?;
         let spec = live_spec(&self.params, line);
-        let mut stream = match server.generate_streaming(&spec.text, &spec.options()) {
-            Ok(stream) => stream,
-            Err(e) => {
-                self.status.add_note(format!("line {}: {e}", line + 1));
-                end(&mut self.ends);
-                return None;
-            }
-        };
+        let stream = model.engine.server.generate_streaming(&spec.text, &spec.options()).map_err(|e| e.to_string())?;
+        self.status.set_line(line, LineReport::default());
+        Ok(stream)
+    }
+
+    /// Passes a stream's chunks to the audio thread until it ends; returns a newer trigger
+    /// that interrupted it, or the error that ended it (possibly after some chunks).
+    fn feed_live(&mut self, mut stream: impl Chunks, token: u32) -> Result<Option<(usize, u32)>, String> {
         loop {
             if self.stop.load(Ordering::Relaxed) {
-                return None;
+                return Ok(None);
             }
             if let Some(newer) = self.take_audio_messages() {
                 // Dropping the stream cancels it; the audio thread skips what is left of it.
-                return Some(newer);
+                return Ok(Some(newer));
             }
             match stream.next_chunk_timeout(TICK) {
                 Ok(Some(chunk)) => {
                     if !self.push_live(&chunk) {
-                        return None;
+                        return Ok(None);
                     }
                     let _ = self.ends.live_segments.push(LiveSegment { token, len: chunk.len(), end: false });
                 }
-                Ok(None) => {
-                    end(&mut self.ends);
-                    return None;
-                }
+                Ok(None) => return Ok(None),
                 Err(voxcpm_engine::Error::Timeout(_)) => {}
-                Err(e) => {
-                    self.status.add_note(format!("line {}: {e}", line + 1));
-                    end(&mut self.ends);
-                    return None;
-                }
+                Err(e) => return Err(e.to_string()),
             }
         }
+    }
+
+    /// Ends live stream `token` unless a newer trigger took over: what was played stays, the
+    /// rest is silence, and a failure marks the line failed.
+    fn finish_live(
+        &mut self,
+        line: usize,
+        token: u32,
+        outcome: Result<Option<(usize, u32)>, String>,
+    ) -> Option<(usize, u32)> {
+        match outcome {
+            Ok(Some(newer)) => return Some(newer),
+            Ok(None) => {}
+            Err(message) => self.status.set_line(line, failed(&message)),
+        }
+        let _ = self.ends.live_segments.push(LiveSegment { token, len: 0, end: true });
+        None
     }
 
     /// Pushes samples into the live ring, waiting for room; false if the plugin closes first.
@@ -457,6 +479,17 @@ impl WorkerState {
     }
 }
 
+/// A source of speech chunks: the engine's stream (a scripted one in tests).
+trait Chunks {
+    fn next_chunk_timeout(&mut self, timeout: Duration) -> voxcpm_engine::Result<Option<Vec<f32>>>;
+}
+
+impl Chunks for SpeechStream {
+    fn next_chunk_timeout(&mut self, timeout: Duration) -> voxcpm_engine::Result<Option<Vec<f32>>> {
+        SpeechStream::next_chunk_timeout(self, timeout)
+    }
+}
+
 fn failed(message: &str) -> LineReport {
     LineReport { state: LineState::Failed, message: message.to_owned(), ..LineReport::default() }
 }
@@ -475,12 +508,24 @@ mod tests {
 
     use super::*;
     use crate::handoff::{self, AudioEnds};
+    use crate::player::{EditorTriggers, Player, TriggerMode};
     use crate::project::Line;
+    use crate::render_cache::tests::engine_partial;
 
     const PATIENCE: Duration = Duration::from_secs(120);
 
     fn demo_model() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/demo-checkpoint")
+    }
+
+    /// A copy of the demo under a new path: a model no server holds yet, so it loads.
+    fn fresh_demo_model() -> tempfile::TempDir {
+        let copy = tempfile::tempdir().unwrap();
+        for file in std::fs::read_dir(demo_model()).unwrap() {
+            let file = file.unwrap().path();
+            std::fs::copy(&file, copy.path().join(file.file_name().unwrap())).unwrap();
+        }
+        copy
     }
 
     struct Running {
@@ -604,12 +649,7 @@ mod tests {
         running.params.project_mut().model = Some("/nonexistent/model-folder".into());
         wait_until("the failure", || running.status.state(0) == LineState::Failed);
 
-        // A copy of the demo under a new path: a model no server holds yet, so it loads.
-        let copy = tempfile::tempdir().unwrap();
-        for file in std::fs::read_dir(demo_model()).unwrap() {
-            let file = file.unwrap().path();
-            std::fs::copy(&file, copy.path().join(file.file_name().unwrap())).unwrap();
-        }
+        let copy = fresh_demo_model();
         running.params.project_mut().model = Some(copy.path().to_owned());
         running.status.request_scan();
         wait_until("a scan of the new setting", || running.status.worker_has_scanned());
@@ -656,5 +696,182 @@ mod tests {
 
         running.commands.send(Command::Export(5)).unwrap();
         wait_until("the refusal", || running.status.model().notes.iter().any(|n| n.contains("nothing to export")));
+    }
+
+    /// The newest note that contains `text`, waiting for it.
+    fn note_with(status: &Status, text: &str) -> String {
+        let mut found = String::new();
+        wait_until(text, || match status.model().notes.iter().rev().find(|n| n.contains(text)) {
+            Some(note) => {
+                found = note.clone();
+                true
+            }
+            None => false,
+        });
+        found
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_export_to_a_full_disk_or_an_unusable_folder_names_the_folder_and_the_os_error() {
+        let cache = tempfile::tempdir().unwrap();
+        let exports = tempfile::tempdir().unwrap();
+        let mut running = start(vec![Line::new("Export me.")], cache.path());
+        running.params.project_mut().export_dir = Some(exports.path().to_owned());
+        let clip = next_clip(&mut running.audio, 0).expect("render");
+        running.commands.send(Command::Export(0)).unwrap();
+        note_with(&running.status, "exported");
+
+        // /dev/full fails every write with ENOSPC, for root too.
+        let file = exports.path().join("voxcpm-line-1.wav");
+        std::os::unix::fs::symlink("/dev/full", engine_partial(&file)).unwrap();
+        running.commands.send(Command::Export(0)).unwrap();
+        let note = note_with(&running.status, "export failed");
+        assert!(note.contains(&exports.path().display().to_string()), "{note}");
+        assert!(note.contains("No space left on device"), "{note}");
+        let (samples, _) = voxcpm_engine::audio_io::read_wav_mono(&file).unwrap();
+        assert_eq!(samples, clip.to_vec(), "the earlier export is untouched");
+        running.status.clear_notes();
+
+        // A folder under a regular file (ENOTDIR): unwritable for root too, unlike chmod.
+        let not_a_folder = file.join("exports");
+        running.params.project_mut().export_dir = Some(not_a_folder.clone());
+        running.commands.send(Command::Export(0)).unwrap();
+        let note = note_with(&running.status, "export failed");
+        assert!(note.contains(&not_a_folder.display().to_string()), "{note}");
+        assert!(note.contains("Not a directory"), "{note}");
+    }
+
+    #[test]
+    fn a_render_cache_that_cannot_be_written_still_plays_the_line_and_says_why() {
+        let scratch = tempfile::tempdir().unwrap();
+        let file = scratch.path().join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        let mut running = start(vec![Line::new("Not cached.")], &file.join("renders"));
+        assert!(next_clip(&mut running.audio, 0).is_some(), "the render reaches the audio thread");
+        let report = running.status.line(0);
+        assert_eq!(report.state, LineState::Ready, "{report:?}");
+        assert!(report.message.starts_with("not cached"), "{report:?}");
+        assert!(report.message.contains(&file.display().to_string()), "{report:?}");
+        assert!(report.message.contains("Not a directory"), "{report:?}");
+    }
+
+    /// A stream that hands out scripted chunks and errors.
+    struct Scripted(Vec<voxcpm_engine::Result<Option<Vec<f32>>>>);
+
+    impl Chunks for Scripted {
+        fn next_chunk_timeout(&mut self, _timeout: Duration) -> voxcpm_engine::Result<Option<Vec<f32>>> {
+            if self.0.is_empty() { Ok(None) } else { self.0.remove(0) }
+        }
+    }
+
+    /// Plays `frames` samples at 48 kHz in blocks.
+    fn render(player: &mut Player, frames: usize) -> Vec<f32> {
+        let mut mix = vec![0.0; frames];
+        for block in mix.chunks_mut(256) {
+            player.render(block, false);
+        }
+        mix
+    }
+
+    #[test]
+    fn a_live_stream_failing_midway_keeps_what_played_then_fails_its_line_and_the_next_line_plays() {
+        let (audio, ends) = handoff::channels();
+        let (params, status) = (Arc::new(VoxParams::default()), Arc::new(Status::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let cache = tempfile::tempdir().unwrap();
+        let mut worker = WorkerState::new(
+            params,
+            Arc::clone(&status),
+            ends,
+            channel().1,
+            stop,
+            RenderCache::new(cache.path().into()),
+        );
+        let mut player = Player::new(audio, Arc::clone(&status), Arc::new(EditorTriggers::default()));
+        player.prepare(48_000, 48_000).unwrap();
+        status.set_line_count(2);
+        let live = TriggerMode { cut: true, live: true };
+
+        player.begin_block();
+        player.trigger(0, live, false);
+        let (line, token) = worker.take_audio_messages().expect("the live trigger");
+        let failing = Scripted(vec![
+            Ok(Some(vec![0.25; 300])),
+            Ok(Some(vec![0.5; 200])),
+            Err(voxcpm_engine::Error::NonFinite { stage: "the decoded audio" }),
+        ]);
+        let outcome = worker.feed_live(failing, token);
+        assert_eq!(worker.finish_live(line, token, outcome), None);
+        let report = status.line(0);
+        assert_eq!(report.state, LineState::Failed);
+        assert!(report.message.contains("non-finite values (NaN/Inf) in the decoded audio"), "{report:?}");
+        let played = render(&mut player, 2000);
+        assert_eq!(played[..300], [0.25; 300], "what was streamed before the failure plays");
+        assert_eq!(played[300..500], [0.5; 200]);
+        assert!(played[500..].iter().all(|s| *s == 0.0), "then silence");
+        assert!(!player.is_playing(), "the voice has ended");
+
+        player.begin_block();
+        player.trigger(1, live, false);
+        let (line, token) = worker.take_audio_messages().expect("the next live trigger");
+        let outcome = worker.feed_live(Scripted(vec![Ok(Some(vec![0.75; 100]))]), token);
+        assert_eq!(worker.finish_live(line, token, outcome), None);
+        let played = render(&mut player, 1000);
+        assert_eq!(played[..100], [0.75; 100], "the next line plays");
+        assert!(played[100..].iter().all(|s| *s == 0.0));
+        assert_ne!(status.state(1), LineState::Failed);
+    }
+
+    #[test]
+    fn a_live_stream_the_engine_refuses_fails_its_line_and_plays_once_fixed() {
+        let cache = tempfile::tempdir().unwrap();
+        let voice = Some(PathBuf::from("/nonexistent/live-voice.wav"));
+        let mut running = start(vec![Line { text: "Live.".into(), voice }], cache.path());
+        switch_on(&running.params.live);
+        running.status.request_scan();
+        wait_until("a scan in live mode", || running.status.worker_has_scanned());
+        assert_eq!(running.status.state(0), LineState::Absent, "live mode renders nothing ahead");
+        wait_until("the model", || running.status.model().summary.starts_with("ready"));
+
+        assert!(running.audio.to_worker.push(ToWorker::Live { line: 0, token: 1 }).is_ok());
+        wait_until("the failure", || running.status.state(0) == LineState::Failed);
+        assert!(running.status.line(0).message.contains("live-voice.wav"), "{:?}", running.status.line(0));
+        assert_eq!(live_segments(&mut running.audio, 1), (0, true), "no audio, and the voice is told it ended");
+
+        running.params.project_mut().lines[0].voice = None;
+        assert!(running.audio.to_worker.push(ToWorker::Live { line: 0, token: 2 }).is_ok());
+        let (samples, ended) = live_segments(&mut running.audio, 2);
+        assert!(ended && samples > 1000, "{samples} samples");
+        assert_eq!(running.status.state(0), LineState::Absent, "the failure is cleared");
+    }
+
+    #[test]
+    fn a_live_trigger_while_the_model_loads_streams_once_it_has_loaded() {
+        let cache = tempfile::tempdir().unwrap();
+        let mut running = start(vec![Line::new("Live while loading.")], cache.path());
+        let model = fresh_demo_model();
+        running.params.project_mut().model = Some(model.path().to_owned());
+        switch_on(&running.params.live);
+        assert!(running.audio.to_worker.push(ToWorker::Live { line: 0, token: 1 }).is_ok());
+        let (samples, _) = live_segments(&mut running.audio, 1);
+        assert!(samples > 1000, "{:?}", running.status.line(0));
+        assert_ne!(running.status.state(0), LineState::Failed);
+    }
+
+    /// The samples announced for live stream `token` up to its end, and whether it ended.
+    fn live_segments(audio: &mut AudioEnds, token: u32) -> (usize, bool) {
+        let mut samples = 0;
+        let mut ended = false;
+        wait_until("the stream's end", || {
+            while let Ok(segment) = audio.live_segments.pop() {
+                if segment.token == token {
+                    samples += segment.len;
+                    ended |= segment.end;
+                }
+            }
+            ended
+        });
+        (samples, ended)
     }
 }

@@ -172,7 +172,3 @@ pub fn edit_project(instance: &mut Instance, edit: impl FnOnce(&mut Value)) {
 pub fn first_sound(samples: &[f32]) -> Option<usize> {
     samples.iter().position(|s| *s != 0.0)
 }
-
-pub fn max_difference(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-}

@@ -8,8 +8,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use voxcpm_engine::parity::max_abs_diff;
 use voxcpm_host_tests::clap::{
-    Run, edit_state, entry, first_sound, instance, load, max_difference, play, save, set_offline, state_bytes,
+    Run, edit_state, entry, first_sound, instance, load, play, save, set_offline, state_bytes,
 };
 use voxcpm_host_tests::engine_render;
 
@@ -37,7 +38,7 @@ fn play_line_one(setup: impl FnOnce(&mut Value)) -> (Vec<f32>, Vec<f32>) {
     assert!(played.blocks.len() > 1000, "only {} blocks", played.blocks.len());
     assert!(left[..start].iter().all(|s| *s == 0.0), "sound before the note");
     assert_eq!(first_sound(left), first_sound(&expected).map(|i| i + start), "the speech starts at the note's sample");
-    let error = max_difference(&left[start..start + expected.len()], &expected);
+    let error = max_abs_diff(&left[start..start + expected.len()], &expected);
     assert!(error < 1e-4, "the played line differs from the engine's render by {error}");
     assert!(left[start + expected.len()..].iter().all(|s| *s == 0.0), "sound after the line's end");
     (played.left, played.right)
@@ -76,7 +77,7 @@ fn in_real_time_a_trigger_never_waits_and_plays_once_the_render_is_ready() {
     let first = first_sound(&left).expect("the line plays once rendered") - lead;
     assert!(first > 0, "the very first trigger cannot have had a render");
     assert_eq!(first % EVERY, 0, "speech starts exactly on a trigger, never late: {first}");
-    let error = max_difference(&left[first..first + EVERY], &expected[..EVERY]);
+    let error = max_abs_diff(&left[first..first + EVERY], &expected[..EVERY]);
     assert!(error < 1e-4, "the played line differs from the engine's render by {error}");
     assert!(started.elapsed() < Duration::from_secs(120));
 }

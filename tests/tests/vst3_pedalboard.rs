@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use voxcpm_engine::parity::max_abs_diff;
 use voxcpm_host_tests::{bundled_plugin, demo_model, engine_render, workspace};
 
 const FIRST_LINE: &str = "Hello from VoxCPM.";
@@ -76,7 +77,7 @@ fn check_rate(rate: u32) {
     assert_eq!(left.len(), (seconds * f64::from(rate)) as usize);
     assert!(left[..start].iter().all(|s| *s == 0.0), "sound before the note");
     let played = &left[start..start + expected.len()];
-    let error = played.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let error = max_abs_diff(played, &expected);
     assert!(error < 1e-4, "at {rate} Hz the line differs from the engine's render by {error}");
     assert!(left[start + expected.len()..].iter().all(|s| *s == 0.0), "sound after the line");
     assert_eq!(left, right);
