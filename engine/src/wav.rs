@@ -34,16 +34,18 @@ pub fn encode_float(samples: &[f32], sample_rate: u32) -> Vec<u8> {
 /// The canonical 44-byte RIFF/WAVE header for one channel.
 fn header(format_tag: u16, bits: u16, sample_rate: u32, samples: usize) -> Vec<u8> {
     let block_align = bits / 8;
-    let data_len = (samples * block_align as usize) as u32;
-    let mut h = Vec::with_capacity(44 + data_len as usize);
+    // Sizes past 4 GiB (and byte rates past u32) cannot be told in this header; they saturate
+    // rather than wrap, as other writers do.
+    let data_len = u32::try_from(samples.saturating_mul(block_align as usize)).unwrap_or(u32::MAX);
+    let mut h = Vec::with_capacity(44 + samples * block_align as usize);
     h.extend_from_slice(b"RIFF");
-    h.extend_from_slice(&(36 + data_len).to_le_bytes());
+    h.extend_from_slice(&data_len.saturating_add(36).to_le_bytes());
     h.extend_from_slice(b"WAVEfmt ");
     h.extend_from_slice(&16u32.to_le_bytes());
     h.extend_from_slice(&format_tag.to_le_bytes());
     h.extend_from_slice(&1u16.to_le_bytes());
     h.extend_from_slice(&sample_rate.to_le_bytes());
-    h.extend_from_slice(&(sample_rate * block_align as u32).to_le_bytes());
+    h.extend_from_slice(&sample_rate.saturating_mul(block_align as u32).to_le_bytes());
     h.extend_from_slice(&block_align.to_le_bytes());
     h.extend_from_slice(&bits.to_le_bytes());
     h.extend_from_slice(b"data");
@@ -60,6 +62,10 @@ pub struct WavFileWriter {
 
 impl WavFileWriter {
     pub fn create(path: &Path, sample_rate: u32) -> Result<Self> {
+        // hound computes the byte rate (4 bytes a sample) without a check.
+        if sample_rate == 0 || sample_rate.checked_mul(4).is_none() {
+            return Err(Error::InvalidInput(format!("{}: cannot write a WAV at {sample_rate} Hz", path.display())));
+        }
         let spec =
             hound::WavSpec { channels: 1, sample_rate, bits_per_sample: 32, sample_format: hound::SampleFormat::Float };
         let writer = hound::WavWriter::create(path, spec).map_err(|e| wav_error(path, e))?;
@@ -90,6 +96,7 @@ pub fn write_float_file(path: &Path, samples: &[f32], sample_rate: u32) -> Resul
     }
     let partial = partial_path(path);
     let written = write_whole(&partial, samples, sample_rate)
+        .and_then(|()| sync(&partial))
         .and_then(|()| std::fs::rename(&partial, path).map_err(|e| Error::write(path, e)));
     if written.is_err() {
         let _ = std::fs::remove_file(&partial);
@@ -106,8 +113,15 @@ fn write_whole(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
     writer.finish()
 }
 
-/// `dir/.name.partial` for `dir/name`: hidden, and on the same file system as the target.
-fn partial_path(path: &Path) -> std::path::PathBuf {
+/// Flushes the file to the disk before it takes its final name: some file systems report a
+/// full disk only then, and a power cut must not leave an empty file under the final name.
+fn sync(path: &Path) -> Result<()> {
+    File::open(path).and_then(|file| file.sync_all()).map_err(|e| Error::write(path, e))
+}
+
+/// `dir/.name.partial` for `dir/name`, where [`write_float_file`] writes before renaming:
+/// hidden, and on the same file system as the target.
+pub fn partial_path(path: &Path) -> std::path::PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!(".{name}.partial"))
 }
@@ -150,6 +164,16 @@ mod tests {
         assert_eq!(&bytes[20..22], &3u16.to_le_bytes(), "format tag IEEE float");
         assert_eq!(&bytes[28..32], &(48_000u32 * 4).to_le_bytes(), "byte rate");
         assert_eq!(read(&bytes).1, [0.25, -0.75]);
+    }
+
+    #[test]
+    fn rates_a_header_cannot_hold_are_refused_or_saturated_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        for rate in [0, u32::MAX / 2] {
+            assert!(WavFileWriter::create(&dir.path().join("x.wav"), rate).is_err(), "{rate}");
+        }
+        let bytes = encode_float(&[0.0], u32::MAX);
+        assert_eq!(&bytes[28..32], &u32::MAX.to_le_bytes(), "byte rate saturates");
     }
 
     #[test]

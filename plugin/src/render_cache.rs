@@ -65,14 +65,8 @@ impl RenderCache {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use std::path::Path;
-
-    /// Where the engine's `write_float_file` writes `path` before renaming it into place.
-    pub(crate) fn engine_partial(path: &Path) -> PathBuf {
-        path.with_file_name(format!(".{}.partial", path.file_name().unwrap().to_string_lossy()))
-    }
 
     #[test]
     fn a_stored_render_loads_back_exactly_and_other_rates_or_keys_miss() {
@@ -115,7 +109,7 @@ pub(crate) mod tests {
     fn a_full_disk_gives_an_error_naming_the_file_and_leaves_no_render_under_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let cache = RenderCache::new(dir.path().to_owned());
-        std::os::unix::fs::symlink("/dev/full", engine_partial(&cache.path("abc"))).unwrap();
+        std::os::unix::fs::symlink("/dev/full", voxcpm_engine::wav::partial_path(&cache.path("abc"))).unwrap();
         let error = cache.store("abc", &[0.25; 100_000], 48_000).unwrap_err();
         assert!(error.contains(&cache.path("abc").display().to_string()), "{error}");
         assert!(error.contains("No space left on device"), "{error}");

@@ -510,7 +510,6 @@ mod tests {
     use crate::handoff::{self, AudioEnds};
     use crate::player::{EditorTriggers, Player, TriggerMode};
     use crate::project::Line;
-    use crate::render_cache::tests::engine_partial;
 
     const PATIENCE: Duration = Duration::from_secs(120);
 
@@ -724,7 +723,7 @@ mod tests {
 
         // /dev/full fails every write with ENOSPC, for root too.
         let file = exports.path().join("voxcpm-line-1.wav");
-        std::os::unix::fs::symlink("/dev/full", engine_partial(&file)).unwrap();
+        std::os::unix::fs::symlink("/dev/full", voxcpm_engine::wav::partial_path(&file)).unwrap();
         running.commands.send(Command::Export(0)).unwrap();
         let note = note_with(&running.status, "export failed");
         assert!(note.contains(&exports.path().display().to_string()), "{note}");
