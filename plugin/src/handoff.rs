@@ -26,6 +26,10 @@ pub enum ToWorker {
     Retired(Clip),
     /// Generate `line` now and stream it as live stream `token`.
     Live { line: usize, token: u32 },
+    /// The voice playing live stream `token` stopped before the stream ended (cut, stolen or
+    /// silenced): nothing reads it any more, so the worker cancels it instead of filling the
+    /// live ring until it blocks.
+    LiveAbandoned { token: u32 },
 }
 
 /// `len` samples of live stream `token` sit in the live sample ring; `end` marks its last run.

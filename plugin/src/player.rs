@@ -267,6 +267,10 @@ impl Player {
         for v in 0..self.voices.len() {
             let clip = self.voices[v].take_retired();
             self.retire(clip);
+            if let Some(token) = self.voices[v].take_abandoned() {
+                // A full queue only means the worker streams on until the line's end.
+                let _ = self.to_worker.push(ToWorker::LiveAbandoned { token });
+            }
         }
     }
 

@@ -69,6 +69,8 @@ pub struct Voice {
     pub age: u64,
     /// A clip let go of, waiting to be sent back to the worker.
     retired: Option<Clip>,
+    /// A live stream let go of before its end, to be reported to the worker.
+    abandoned: Option<u32>,
     /// Stopped on samples that are not audio, not yet counted by the player.
     silenced: bool,
 }
@@ -100,6 +102,7 @@ impl Voice {
             ratio: f64::from(host_rate) / f64::from(source_rate),
             age: 0,
             retired: None,
+            abandoned: None,
             silenced: false,
         })
     }
@@ -289,11 +292,19 @@ impl Voice {
         sample
     }
 
-    /// Goes idle, keeping the clip for [`take_retired`](Self::take_retired).
+    /// Goes idle, keeping the clip for [`take_retired`](Self::take_retired) and an unfinished
+    /// live stream for [`take_abandoned`](Self::take_abandoned).
     fn finish(&mut self) {
-        if let Source::Clip { clip, .. } = std::mem::replace(&mut self.source, Source::Idle) {
-            self.retired = Some(clip);
+        match std::mem::replace(&mut self.source, Source::Idle) {
+            Source::Clip { clip, .. } => self.retired = Some(clip),
+            Source::Live { token, ended: false } => self.abandoned = Some(token),
+            Source::Live { ended: true, .. } | Source::Idle => {}
         }
+    }
+
+    /// The token of a live stream this voice stopped playing before it ended.
+    pub fn take_abandoned(&mut self) -> Option<u32> {
+        self.abandoned.take()
     }
 
     /// The clip of a voice that finished on its own, to be freed off the audio thread.

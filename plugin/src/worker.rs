@@ -155,6 +155,8 @@ struct WorkerState {
     /// The model setting last acted on (`Some(None)`: the automatic choice).
     model_request: Option<Option<PathBuf>>,
     cache: RenderCache,
+    /// The newest live stream the audio thread stopped playing before its end.
+    abandoned_live: Option<u32>,
 }
 
 impl WorkerState {
@@ -176,6 +178,7 @@ impl WorkerState {
             model: None,
             model_request: None,
             cache,
+            abandoned_live: None,
         }
     }
 
@@ -216,6 +219,7 @@ impl WorkerState {
             match message {
                 ToWorker::Retired(clip) => drop(clip),
                 ToWorker::Live { line, token } => live = Some((line, token)),
+                ToWorker::LiveAbandoned { token } => self.abandoned_live = Some(token),
             }
         }
         live
@@ -408,6 +412,9 @@ impl WorkerState {
             if let Some(newer) = self.take_audio_messages() {
                 // Dropping the stream cancels it; the audio thread skips what is left of it.
                 return Ok(Some(newer));
+            }
+            if self.abandoned_live == Some(token) {
+                return Ok(None);
             }
             match stream.next_chunk_timeout(TICK) {
                 Ok(Some(chunk)) => {
@@ -820,6 +827,56 @@ mod tests {
         assert_eq!(played[..100], [0.75; 100], "the next line plays");
         assert!(played[100..].iter().all(|s| *s == 0.0));
         assert_ne!(status.state(1), LineState::Failed);
+    }
+
+    /// A stream whose every read first lets the audio thread play a block, as it would
+    /// meanwhile; counts the chunks taken.
+    struct PlayedMeanwhile<'a> {
+        player: &'a mut Player,
+        chunks: Vec<Vec<f32>>,
+        taken: usize,
+    }
+
+    impl Chunks for PlayedMeanwhile<'_> {
+        fn next_chunk_timeout(&mut self, _timeout: Duration) -> voxcpm_engine::Result<Option<Vec<f32>>> {
+            render(self.player, 1000);
+            self.taken += 1;
+            Ok(self.chunks.get(self.taken - 1).cloned())
+        }
+    }
+
+    impl<T: Chunks> Chunks for &mut T {
+        fn next_chunk_timeout(&mut self, timeout: Duration) -> voxcpm_engine::Result<Option<Vec<f32>>> {
+            (**self).next_chunk_timeout(timeout)
+        }
+    }
+
+    /// A live voice silenced by a NaN stops its stream: the worker cancels it rather than
+    /// generating on into a ring nobody reads (which blocks once it is full).
+    #[test]
+    fn a_live_stream_whose_voice_stopped_is_cancelled() {
+        let (audio, ends) = handoff::channels();
+        let status = Arc::new(Status::default());
+        let cache = tempfile::tempdir().unwrap();
+        let mut worker = WorkerState::new(
+            Arc::new(VoxParams::default()),
+            Arc::clone(&status),
+            ends,
+            channel().1,
+            Arc::new(AtomicBool::new(false)),
+            RenderCache::new(cache.path().into()),
+        );
+        let mut player = Player::new(audio, Arc::clone(&status), Arc::new(EditorTriggers::default()));
+        player.prepare(48_000, 48_000).unwrap();
+        status.set_line_count(1);
+        player.begin_block();
+        player.trigger(0, TriggerMode { cut: true, live: true }, false);
+        let (_, token) = worker.take_audio_messages().expect("the live trigger");
+        let mut chunks = vec![vec![0.25; 300], vec![f32::NAN; 10]];
+        chunks.extend((0..100).map(|_| vec![0.5; 200]));
+        let mut stream = PlayedMeanwhile { player: &mut player, chunks, taken: 0 };
+        assert_eq!(worker.feed_live(&mut stream, token), Ok(None));
+        assert!(stream.taken <= 4, "the stream went on after its voice stopped: {} chunks taken", stream.taken);
     }
 
     #[test]
