@@ -13,6 +13,15 @@ use rubato::{Fft, FixedSync, Resampler};
 
 use crate::error::{Error, Result};
 
+/// The sample rates a clip may have. Beyond them the resampler's work and memory grow with
+/// the rate (an FFT as long as the rate when it shares no factor with the target rate) or
+/// the output with the ratio (a clip declared at 1 Hz would become 16 000 times longer).
+pub const CLIP_RATES_HZ: std::ops::RangeInclusive<u32> = 4_000..=768_000;
+
+/// The largest magnitude a float sample may have (full scale is 1). Larger values, like NaN
+/// and infinity, are corrupt data: they overflow the resampler's FFT to NaN.
+pub const MAX_FLOAT_SAMPLE: f32 = 1e6;
+
 /// Reads a WAV file as mono f32 (channels averaged) and its sample rate.
 pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32)> {
     let bad = |message: String| Error::InvalidInput(format!("{}: {message}", path.display()));
@@ -29,6 +38,14 @@ pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32)> {
     if spec.channels == 0 || spec.sample_rate == 0 {
         return Err(bad("WAV header declares no channels or a zero sample rate".into()));
     }
+    if !CLIP_RATES_HZ.contains(&spec.sample_rate) {
+        return Err(bad(format!(
+            "the sample rate {} Hz is outside {}..={} Hz",
+            spec.sample_rate,
+            CLIP_RATES_HZ.start(),
+            CLIP_RATES_HZ.end()
+        )));
+    }
     let interleaved: Vec<f32> = match spec.sample_format {
         hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>(),
         hound::SampleFormat::Int => {
@@ -37,6 +54,9 @@ pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32)> {
         }
     }
     .map_err(|e| bad(format!("corrupt sample data ({e})")))?;
+    if let Some((i, x)) = interleaved.iter().enumerate().find(|(_, x)| !x.is_finite() || x.abs() > MAX_FLOAT_SAMPLE) {
+        return Err(bad(format!("corrupt sample data (sample {i} is {x}; full scale is ±1)")));
+    }
     let channels = spec.channels as usize;
     let mono = interleaved.chunks_exact(channels).map(|frame| frame.iter().sum::<f32>() / channels as f32).collect();
     Ok((mono, spec.sample_rate))
@@ -118,5 +138,31 @@ mod tests {
         assert!(err.contains("bad.wav") && err.contains("WAV"), "{err}");
         let missing = read_wav_mono(&dir.path().join("none.wav")).unwrap_err().to_string();
         assert!(missing.contains("none.wav"), "{missing}");
+    }
+
+    #[test]
+    fn absurd_rates_and_samples_are_refused_before_resampling() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.wav");
+        let float = |sample_rate| hound::WavSpec {
+            channels: 1,
+            sample_rate,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
+        // Found by fuzzing: 1 Hz made the resampled clip 16 000 times longer (a hang), 2^31-1 Hz
+        // an FFT of 2^31 points (a failed allocation), and NaN or 1e38 a panic inside rubato.
+        for rate in [1, 3_999, 768_001, 500_000_000] {
+            write(&path, float(rate), 10, |_, _| 0.5);
+            let err = load_clip(&path, 16_000).unwrap_err().to_string();
+            assert!(err.contains("sample rate"), "{rate}: {err}");
+        }
+        for value in [f32::NAN, f32::INFINITY, 1e38] {
+            write(&path, float(48_000), 10, |i, _| if i == 5 { value } else { 0.0 });
+            let err = load_clip(&path, 16_000).unwrap_err().to_string();
+            assert!(err.contains("sample 5"), "{value}: {err}");
+        }
+        write(&path, float(4_000), 10, |_, _| -2.0);
+        assert_eq!(load_clip(&path, 4_000).unwrap(), vec![-2.0; 10]);
     }
 }
