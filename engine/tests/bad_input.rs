@@ -157,6 +157,12 @@ fn every_absurd_config_value_is_named() {
         ("/lm_config/rope_scaling/short_factor/3", json!(0.0), "short_factor[3] = 0"),
         ("/lm_config/rope_scaling/long_factor", json!([1.0]), "long_factor has 1 values"),
         ("/max_length", json!(0), "max_length = 0"),
+        (
+            "/lm_config/max_position_embeddings",
+            json!(3),
+            "max_position_embeddings = 3 is shorter than the 128 positions",
+        ),
+        ("/max_length", json!(129), "max_position_embeddings = 128 is shorter than the 129 positions"),
         ("/max_length", json!(1u64 << 40), "max_length = 1099511627776"),
         ("/patch_size", json!(0), "patch_size = 0"),
         ("/feat_dim", json!(1_000_000), "feat_dim = 1000000"),

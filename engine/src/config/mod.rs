@@ -211,6 +211,12 @@ impl VoxCpmConfig {
         }
     }
 
+    /// Positions the RoPE table must cover: the LMs' whole context (`max_length`) and LocDiT's
+    /// local sequence (two mu tokens, the time token, the previous patch and the patch).
+    pub fn rope_positions(&self) -> usize {
+        self.max_length.max(2 * self.patch_size + 3)
+    }
+
     /// Text embeddings are scaled by `scale_emb` only under muP (§4.5).
     pub fn text_embed_scale(&self) -> f64 {
         if self.lm_config.use_mup { self.lm_config.scale_emb } else { 1.0 }

@@ -201,11 +201,17 @@ impl VoxCpmConfig {
                 rope.original_max_position_embeddings, lm.max_position_embeddings
             )
         });
-        let positions = self.max_length.max(16).min(lm.max_position_embeddings.max(16));
-        p.tensor(
-            "the RoPE table (min(max_length, max_position_embeddings) × head dim)",
-            product(&[positions, rope.short_factor.len() * 2]),
-        );
+        let positions = self.rope_positions();
+        p.rule(lm.max_position_embeddings >= positions, || {
+            format!(
+                "lm_config.max_position_embeddings = {} is shorter than the {positions} positions the model uses \
+                 (max_length = {}, and 2 · patch_size + 3 = {} in LocDiT)",
+                lm.max_position_embeddings,
+                self.max_length,
+                2 * self.patch_size + 3
+            )
+        });
+        p.tensor("the RoPE table (max_length × head dim)", product(&[positions, rope.short_factor.len() * 2]));
     }
 }
 

@@ -103,8 +103,7 @@ impl VoxCpm2 {
         let lm = &config.lm_config;
         let h = lm.hidden_size;
         let base = config.base_lm();
-        let rope_positions = config.max_length.max(16).min(lm.max_position_embeddings.max(16));
-        let rope = Rope::new(lm, base.head_dim, rope_positions, &device);
+        let rope = Rope::new(lm, base.head_dim, config.rope_positions(), &device);
         let enc_h = config.encoder_config.hidden_dim;
         let dit_h = config.dit_config.hidden_dim;
         let (d, fsq_dim) = (config.feat_dim, config.scalar_quantization_latent_dim);
