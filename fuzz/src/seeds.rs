@@ -55,11 +55,34 @@ pub fn safetensors() -> Vec<Vec<u8>> {
     ]
 }
 
-/// The odd fixture's VAE (170 kB) and the demo's (500 kB), both in the zip layout
-/// `torch.save` writes today. Legacy and tar torch files (which no VoxCPM release uses) are
-/// reached only through the mutators.
+/// A state dict of a few small float and int tensors, written by the engine's torch-zip writer:
+/// a cheap seed, so that most executions run on a few kilobytes.
+fn small_state_dict() -> Vec<u8> {
+    use voxcpm_engine::synthetic::pth::{PthTensor, write_state_dict};
+    let dir = std::env::temp_dir().join(format!("voxcpm-fuzz-seed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a seed folder");
+    let path = dir.join("small.pth");
+    let tensors = [
+        PthTensor::float32("layer.weight_v", &[4, 2, 3], (0..24).map(|i| i as f32 * 0.1).collect()),
+        PthTensor::float32("layer.weight_g", &[4, 1, 1], vec![1.0; 4]),
+        PthTensor::float32("layer.bias", &[4], vec![0.5; 4]),
+        PthTensor::int32("decoder.sr_bin_boundaries", &[3], vec![20_000, 30_000, 40_000]),
+    ];
+    write_state_dict(&path, &tensors).expect("writing a seed");
+    let bytes = std::fs::read(&path).expect("reading a seed");
+    let _ = std::fs::remove_dir_all(&dir);
+    bytes
+}
+
+/// A small state dict, the odd fixture's VAE (170 kB) and the demo's (500 kB), all in the zip
+/// layout `torch.save` writes today. Legacy and tar torch files (which no VoxCPM release uses)
+/// are reached only through the mutators.
 pub fn torch() -> Vec<Vec<u8>> {
-    vec![read("engine/tests/fixtures/odd/checkpoint/audiovae.pth"), read("assets/demo-checkpoint/audiovae.pth")]
+    vec![
+        small_state_dict(),
+        read("engine/tests/fixtures/odd/checkpoint/audiovae.pth"),
+        read("assets/demo-checkpoint/audiovae.pth"),
+    ]
 }
 
 pub fn config() -> Vec<Vec<u8>> {
@@ -174,7 +197,7 @@ pub fn lora() -> Vec<Vec<u8>> {
         Parts::encode(&[&config, &weights, &[0]]),
         Parts::encode(&[&nested, &weights, &[0]]),
         Parts::encode(&[br#"{"r": 2, "alpha": 1}"#, &small_safetensors(), &[0]]),
-        Parts::encode(&[&config, &read("engine/tests/fixtures/odd/checkpoint/audiovae.pth"), &[1]]),
+        Parts::encode(&[&config, &small_state_dict(), &[1]]),
     ]
 }
 

@@ -5,7 +5,7 @@
 //! synthetic checkpoint has exactly the names and shapes the official one has.
 
 mod presets;
-mod pth;
+pub mod pth;
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
