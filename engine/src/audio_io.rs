@@ -18,9 +18,16 @@ use crate::error::{Error, Result};
 /// the output with the ratio (a clip declared at 1 Hz would become 16 000 times longer).
 pub const CLIP_RATES_HZ: std::ops::RangeInclusive<u32> = 4_000..=768_000;
 
-/// The largest magnitude a float sample may have (full scale is 1). Larger values, like NaN
-/// and infinity, are corrupt data: they overflow the resampler's FFT to NaN.
+/// The largest magnitude a float sample may have (full scale is 1; this is 120 dB above it).
+/// Larger values, like NaN and infinity, are corrupt data: they overflow the resampler's FFT
+/// to NaN, and rubato then panics.
 pub const MAX_FLOAT_SAMPLE: f32 = 1e6;
+
+/// False for NaN, infinities and samples beyond [`MAX_FLOAT_SAMPLE`]: corrupt audio, never
+/// resampled or played.
+pub fn is_plausible_sample(x: f32) -> bool {
+    x.abs() <= MAX_FLOAT_SAMPLE
+}
 
 /// Reads a WAV file as mono f32 (channels averaged) and its sample rate.
 pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32)> {
@@ -54,7 +61,7 @@ pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32)> {
         }
     }
     .map_err(|e| bad(format!("corrupt sample data ({e})")))?;
-    if let Some((i, x)) = interleaved.iter().enumerate().find(|(_, x)| !x.is_finite() || x.abs() > MAX_FLOAT_SAMPLE) {
+    if let Some((i, x)) = interleaved.iter().enumerate().find(|(_, x)| !is_plausible_sample(**x)) {
         return Err(bad(format!("corrupt sample data (sample {i} is {x}; full scale is ±1)")));
     }
     let channels = spec.channels as usize;

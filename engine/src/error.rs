@@ -74,7 +74,8 @@ impl Error {
         Error::Io { path: path.into(), source }
     }
 
-    pub(crate) fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// A failed write of `path` (as opposed to [`Error::Io`], a failed read).
+    pub fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Write { path: path.into(), source }
     }
 }
@@ -82,4 +83,13 @@ impl Error {
 /// Fails with [`Error::NonFinite`] naming `stage` when any value is NaN or infinite.
 pub(crate) fn ensure_finite(values: &[f32], stage: &'static str) -> Result<()> {
     if values.iter().all(|x| x.is_finite()) { Ok(()) } else { Err(Error::NonFinite { stage }) }
+}
+
+/// The message a panic carried (`panic!` with a literal or a formatted string), for reports.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic")
 }

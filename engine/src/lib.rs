@@ -21,5 +21,6 @@ pub mod text;
 pub mod tokenizer;
 pub mod wav;
 pub mod weights;
+pub mod whole_file;
 
 pub use error::{Error, Result};

@@ -10,6 +10,7 @@ use std::io::BufWriter;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::whole_file;
 
 /// 16-bit PCM mono WAV, as the Python bridge's `generate` reply (soundfile's default subtype):
 /// samples are clipped to [-1, 1] and scaled by 32767, rounding to nearest.
@@ -86,44 +87,15 @@ impl WavFileWriter {
     }
 }
 
-/// Writes a whole mono 32-bit float WAV file. A regular file is written beside its final name
-/// and then renamed into place, so `path` never holds a half-written file (a full disk, a
-/// crash): it keeps what it held or gets the new audio whole. Devices and pipes are written
-/// directly.
+/// Writes a whole mono 32-bit float WAV file, replacing any file of that name whole
+/// ([`whole_file::replace`]). Devices and pipes are written directly.
 pub fn write_float_file(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
-    if path.exists() && !path.is_file() {
-        return write_whole(path, samples, sample_rate);
-    }
-    let partial = partial_path(path);
-    let written = write_whole(&partial, samples, sample_rate)
-        .and_then(|()| sync(&partial))
-        .and_then(|()| std::fs::rename(&partial, path).map_err(|e| Error::write(path, e)));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    written.map_err(|e| match e {
-        Error::Write { source, .. } => Error::write(path, source),
-        other => other,
-    })
-}
-
-fn write_whole(path: &Path, samples: &[f32], sample_rate: u32) -> Result<()> {
-    let mut writer = WavFileWriter::create(path, sample_rate)?;
-    writer.append(samples)?;
-    writer.finish()
-}
-
-/// Flushes the file to the disk before it takes its final name: some file systems report a
-/// full disk only then, and a power cut must not leave an empty file under the final name.
-fn sync(path: &Path) -> Result<()> {
-    File::open(path).and_then(|file| file.sync_all()).map_err(|e| Error::write(path, e))
-}
-
-/// `dir/.name.partial` for `dir/name`, where [`write_float_file`] writes before renaming:
-/// hidden, and on the same file system as the target.
-pub fn partial_path(path: &Path) -> std::path::PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.partial"))
+    let write = |path: &Path| {
+        let mut writer = WavFileWriter::create(path, sample_rate)?;
+        writer.append(samples)?;
+        writer.finish()
+    };
+    if path.exists() && !path.is_file() { write(path) } else { whole_file::replace(path, write) }
 }
 
 fn wav_error(path: &Path, e: hound::Error) -> Error {

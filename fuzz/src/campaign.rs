@@ -31,12 +31,7 @@ pub fn install_panic_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if IN_TARGET.with(Cell::get) {
-                let payload = info
-                    .payload()
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "(non-string panic)".into());
+                let payload = voxcpm_engine::error::panic_message(info.payload());
                 let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
                 LAST_PANIC.with(|p| *p.borrow_mut() = Some(format!("{location}: {payload}")));
             } else {

@@ -109,7 +109,7 @@ mod tests {
     fn a_full_disk_gives_an_error_naming_the_file_and_leaves_no_render_under_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let cache = RenderCache::new(dir.path().to_owned());
-        std::os::unix::fs::symlink("/dev/full", voxcpm_engine::wav::partial_path(&cache.path("abc"))).unwrap();
+        std::os::unix::fs::symlink("/dev/full", voxcpm_engine::whole_file::partial_path(&cache.path("abc"))).unwrap();
         let error = cache.store("abc", &[0.25; 100_000], 48_000).unwrap_err();
         assert!(error.contains(&cache.path("abc").display().to_string()), "{error}");
         assert!(error.contains("No space left on device"), "{error}");

@@ -14,6 +14,8 @@
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler};
 
+use voxcpm_engine::audio_io::is_plausible_sample;
+
 use crate::handoff::Clip;
 
 /// Input frames per resampler call (the engine's offline setting).
@@ -31,15 +33,6 @@ enum Source {
         token: u32,
         ended: bool,
     },
-}
-
-/// The loudest sample taken as audio, 120 dB above full scale: no render comes near it, and
-/// resampling it cannot overflow the FFT's sums.
-const LOUDEST: f32 = 1.0e6;
-
-/// False for NaN, infinities and samples beyond [`LOUDEST`]: a broken render, never played.
-fn is_audio(sample: f32) -> bool {
-    sample.abs() <= LOUDEST
 }
 
 /// What a live voice asks of the live ring.
@@ -143,7 +136,7 @@ impl Voice {
 
     /// The next output sample; `None` when no sample is available yet (a live stream running
     /// behind) or the voice has finished (then it is idle). Samples that are not audio (see
-    /// [`is_audio`]) stop the voice instead: what played stays, the rest of the line is silence.
+    /// [`is_plausible_sample`]) stop the voice instead: what played stays, the rest of the line is silence.
     pub fn next_sample(&mut self, live: &mut impl LiveInput) -> Option<f32> {
         if self.is_idle() {
             return None;
@@ -166,7 +159,7 @@ impl Voice {
 
     /// `sample` if it is audio; otherwise the voice is silenced.
     fn checked(&mut self, sample: f32) -> Option<f32> {
-        if is_audio(sample) {
+        if is_plausible_sample(sample) {
             return Some(sample);
         }
         self.silence();
@@ -191,7 +184,7 @@ impl Voice {
             }
             // Checked before the resampler: one bad sample would spread over its whole FFT
             // block, and rubato panics on the NaN that makes.
-            if !self.input[..self.pending].iter().all(|&sample| is_audio(sample)) {
+            if !self.input[..self.pending].iter().all(|&sample| is_plausible_sample(sample)) {
                 self.silence();
                 return false;
             }

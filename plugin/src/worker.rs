@@ -730,7 +730,7 @@ mod tests {
 
         // /dev/full fails every write with ENOSPC, for root too.
         let file = exports.path().join("voxcpm-line-1.wav");
-        std::os::unix::fs::symlink("/dev/full", voxcpm_engine::wav::partial_path(&file)).unwrap();
+        std::os::unix::fs::symlink("/dev/full", voxcpm_engine::whole_file::partial_path(&file)).unwrap();
         running.commands.send(Command::Export(0)).unwrap();
         let note = note_with(&running.status, "export failed");
         assert!(note.contains(&exports.path().display().to_string()), "{note}");

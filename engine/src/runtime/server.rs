@@ -19,7 +19,7 @@ use super::device::{self, DeviceRequest, Precision};
 use super::options::{GenerateOptions, ServerOptions};
 use super::stream::{SpeechStream, StreamEvent};
 use crate::denoise::Denoiser;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, panic_message};
 use crate::hub;
 use crate::noise::SeededNoise;
 use crate::pipeline::{Progress, SpeechRequest, TextToSpeech};
@@ -478,11 +478,7 @@ impl Worker {
 /// Runs `f`, turning a panic inside the engine into an error so that the thread keeps serving.
 fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("unknown panic");
+        let message = panic_message(&*panic);
         tracing::error!(message, "engine panicked");
         Err(Error::Internal(message.to_owned()))
     })

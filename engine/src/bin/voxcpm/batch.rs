@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use voxcpm_engine::runtime::{GenerateOptions, Server, model_key, request_key};
 use voxcpm_engine::script::{Line, read_script};
 use voxcpm_engine::wav::write_float_file;
+use voxcpm_engine::{Error, whole_file};
 
 use crate::{EngineArgs, VoiceArgs, setup};
 
@@ -140,13 +141,8 @@ fn previous_entries(path: &Path) -> HashMap<String, Value> {
 
 fn write_manifest(path: &Path, script: &Path, model: &str, entries: &[Value]) -> anyhow::Result<()> {
     let manifest = json!({ "script": script.display().to_string(), "model": model, "lines": entries });
-    // Written beside it and renamed: a full disk leaves the last complete manifest, from which
-    // the next run resumes.
-    let partial = path.with_extension("json.partial");
-    let written = std::fs::write(&partial, serde_json::to_string_pretty(&manifest)?)
-        .and_then(|()| std::fs::rename(&partial, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    written.with_context(|| format!("cannot write {}", path.display()))
+    let text = serde_json::to_string_pretty(&manifest)?;
+    // Replaced whole: a full disk leaves the last complete manifest, from which the next run
+    // resumes.
+    Ok(whole_file::replace(path, |partial| std::fs::write(partial, &text).map_err(|e| Error::write(partial, e)))?)
 }

@@ -198,12 +198,7 @@ fn report_panics_briefly() {
         return;
     }
     std::panic::set_hook(Box::new(|info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("unknown panic");
+        let message = voxcpm_engine::error::panic_message(info.payload());
         eprintln!("voxcpm: internal error ({message}); this is a bug, please report it (RUST_BACKTRACE=1 shows where)");
     }));
 }
