@@ -36,16 +36,12 @@ impl RenderCache {
     }
 
     /// The cached render, if there is a readable one at the expected rate. A render holding a
-    /// non-finite sample (stored by an engine that did not yet reject them) is ignored, so the
-    /// line is generated again rather than silenced for good.
+    /// non-finite sample (stored by an engine that did not yet reject them) is unreadable to
+    /// `read_wav_mono`, so the line is generated again rather than silenced for good.
     pub fn load(&self, key: &str, sample_rate: u32) -> Option<Vec<f32>> {
         let path = self.path(key);
         match read_wav_mono(&path) {
-            Ok((samples, rate)) if rate == sample_rate && samples.iter().all(|s| s.is_finite()) => Some(samples),
-            Ok((_, rate)) if rate == sample_rate => {
-                tracing::warn!("ignoring cached render {}: it holds non-finite samples", path.display());
-                None
-            }
+            Ok((samples, rate)) if rate == sample_rate => Some(samples),
             Ok(_) => None,
             Err(e) => {
                 if path.exists() {
