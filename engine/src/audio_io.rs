@@ -8,26 +8,13 @@
 
 use std::path::Path;
 
-use rubato::audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{Fft, FixedSync, Resampler};
-
 use crate::error::{Error, Result};
+use crate::resample::{StreamResampler, is_plausible_sample};
 
 /// The sample rates a clip may have. Beyond them the resampler's work and memory grow with
 /// the rate (an FFT as long as the rate when it shares no factor with the target rate) or
 /// the output with the ratio (a clip declared at 1 Hz would become 16 000 times longer).
 pub const CLIP_RATES_HZ: std::ops::RangeInclusive<u32> = 4_000..=768_000;
-
-/// The largest magnitude a float sample may have (full scale is 1; this is 120 dB above it).
-/// Larger values, like NaN and infinity, are corrupt data: they overflow the resampler's FFT
-/// to NaN, and rubato then panics.
-pub const MAX_FLOAT_SAMPLE: f32 = 1e6;
-
-/// False for NaN, infinities and samples beyond [`MAX_FLOAT_SAMPLE`]: corrupt audio, never
-/// resampled or played.
-pub fn is_plausible_sample(x: f32) -> bool {
-    x.abs() <= MAX_FLOAT_SAMPLE
-}
 
 /// Reads a WAV file as mono f32 (channels averaged) and its sample rate.
 pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32)> {
@@ -69,17 +56,29 @@ pub fn read_wav_mono(path: &Path) -> Result<(Vec<f32>, u32)> {
     Ok((mono, spec.sample_rate))
 }
 
-/// Resamples mono audio from `from_hz` to `to_hz` (a copy when they are equal).
+/// Resamples mono audio from `from_hz` to `to_hz`: the [`StreamResampler`] fed the whole clip.
+/// Equal rates give a copy, unchecked (no FFT for a bad sample to break; the denoiser, for
+/// one, silences non-finite samples itself).
 pub fn resample(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>> {
     if from_hz == to_hz || samples.is_empty() {
         return Ok(samples.to_vec());
     }
-    let failed = |e: String| Error::InvalidInput(format!("resampling {from_hz} Hz to {to_hz} Hz failed: {e}"));
-    let mut resampler = Fft::<f32>::new(from_hz as usize, to_hz as usize, 1024, 1, FixedSync::Both)
-        .map_err(|e| failed(e.to_string()))?;
-    let input = InterleavedSlice::new(samples, 1, samples.len()).map_err(|e| failed(e.to_string()))?;
-    let output = resampler.process_all(&input, samples.len(), None).map_err(|e| failed(e.to_string()))?;
-    Ok(output.take_data())
+    let mut stream = StreamResampler::new(from_hz, to_hz)?;
+    let mut output = Vec::with_capacity(stream.output_len(samples.len()));
+    let mut rest = samples;
+    loop {
+        output.extend(std::iter::from_fn(|| stream.pull()));
+        if stream.is_finished() {
+            return Ok(output);
+        }
+        let taken = stream
+            .push(rest)
+            .map_err(|bad| Error::InvalidInput(format!("cannot resample {from_hz} Hz to {to_hz} Hz: {bad}")))?;
+        rest = &rest[taken..];
+        if rest.is_empty() {
+            stream.finish();
+        }
+    }
 }
 
 /// A clip ready for the VAE encoder: read, mixed to mono, resampled to `rate_hz`.

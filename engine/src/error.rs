@@ -62,9 +62,6 @@ pub enum Error {
 
     #[error("internal engine error: {0}")]
     Internal(String),
-
-    #[error("parity case {path}: {message}")]
-    Case { path: PathBuf, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -4,7 +4,7 @@
 
 pub mod audio_io;
 pub mod bridge;
-mod clip_cache;
+pub mod clip;
 pub mod config;
 pub mod denoise;
 pub mod error;
@@ -14,6 +14,7 @@ pub mod model;
 pub mod noise;
 pub mod parity;
 pub mod pipeline;
+pub mod resample;
 pub mod runtime;
 pub mod script;
 pub mod synthetic;

@@ -80,17 +80,22 @@ fn read_settings(file: &TensorFile) -> Result<(usize, usize, usize, f32)> {
     Ok((min_len as usize, max_len as usize, timesteps as usize, cfg))
 }
 
+/// A case file that is damaged or does not fit the model: bad input, named by its path.
+fn case_error(path: &Path, message: String) -> Error {
+    Error::InvalidInput(format!("parity case {}: {message}", path.display()))
+}
+
 /// Checks recorded noise `[n, 1, D, P]` against the model.
 fn check_noise(shape: &[usize], model: &VoxCpm2, path: &Path) -> Result<()> {
     let (p, d) = (model.config().patch_size, model.config().feat_dim);
     match shape {
         [_, 1, nd, np] if *nd == d && *np == p => Ok(()),
-        _ => Err(Error::Case {
-            path: path.to_owned(),
-            message: format!(
+        _ => Err(case_error(
+            path,
+            format!(
                 "noise has shape {shape:?}, the model needs [n_patches, 1, {d}, {p}] (feat_dim {d}, patch_size {p})"
             ),
-        }),
+        )),
     }
 }
 
@@ -134,8 +139,7 @@ impl PipelineCase {
         check_noise(&self.noise_shape, tts.model(), path)?;
         let config = tts.model().config();
         let mut noise = ReplayNoise::new(self.noise.clone(), config.patch_size * config.feat_dim);
-        let bad = |e: Error| Error::Case { path: path.to_owned(), message: e.to_string() };
-        let audio = tts.speak(&self.request, &mut noise, |_| ControlFlow::Continue(())).map_err(bad)?;
+        let audio = tts.speak(&self.request, &mut noise, |_| ControlFlow::Continue(()))?;
         Ok(CaseOutput { latents: Vec::new(), latent_shape: [config.feat_dim, 0], audio })
     }
 }
@@ -158,10 +162,8 @@ pub struct TensorFile {
 impl TensorFile {
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let file = SafeTensors::deserialize(&bytes).map_err(|e| Error::Case {
-            path: path.to_owned(),
-            message: format!("not a valid safetensors file ({e})"),
-        })?;
+        let file = SafeTensors::deserialize(&bytes)
+            .map_err(|e| case_error(path, format!("not a valid safetensors file ({e})")))?;
         let tensors = file
             .tensors()
             .into_iter()
@@ -171,7 +173,7 @@ impl TensorFile {
     }
 
     fn error(&self, message: String) -> Error {
-        Error::Case { path: self.path.clone(), message }
+        case_error(&self.path, message)
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -238,7 +240,7 @@ impl ZeroShotCase {
     pub fn run(&self, model: &VoxCpm2, path: &Path) -> Result<CaseOutput> {
         let config = model.config();
         let (p, d) = (config.patch_size, config.feat_dim);
-        let bad = |message: String| Error::Case { path: path.to_owned(), message };
+        let bad = |message: String| case_error(path, message);
         check_noise(&self.noise_shape, model, path)?;
         if self.text_ids.is_empty() {
             return Err(bad("text_ids is empty".into()));
@@ -250,9 +252,7 @@ impl ZeroShotCase {
             cfm: CfmSettings { timesteps: self.timesteps, cfg_value: self.cfg_value },
         };
         let mut noise = ReplayNoise::new(self.noise.clone(), p * d);
-        let patches = model
-            .generate(&sequence, settings, &mut noise, |_| ControlFlow::Continue(()))
-            .map_err(|e| bad(e.to_string()))?;
+        let patches = model.generate(&sequence, settings, &mut noise, |_| ControlFlow::Continue(()))?;
         let latents = model.patches_to_latents(&patches);
         let latent_shape = [d, patches.len() / d];
         let audio = model.audio_vae().decode(latents.clone());

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::clip_cache::ClipCache;
+use crate::clip::{ClipCache, ClipPadding, pad_to_whole_patches};
 use crate::error::{Error, Result, ensure_finite};
 use crate::kernels::Products;
 use crate::model::audio_vae::DecoderStream;
@@ -93,14 +93,6 @@ pub struct SpeechRequest {
     pub options: SpeechOptions,
 }
 
-/// Which side of a clip the official code pads to whole patches (§6.1): the continuation
-/// prompt on the left, so its real end meets the generated audio; a reference on the right.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClipPadding {
-    Left,
-    Right,
-}
-
 /// Where a generation stands, reported after every patch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
@@ -176,21 +168,7 @@ impl TextToSpeech {
         let config = self.model.config();
         let vae = &config.audio_vae_config;
         let (p, d, hop) = (config.patch_size, config.feat_dim, vae.encoder_hop());
-        if samples.len() < hop {
-            return Err(Error::InvalidInput(format!(
-                "audio clip of {} samples is shorter than one latent frame ({hop} samples at {} Hz)",
-                samples.len(),
-                vae.sample_rate
-            )));
-        }
-        if let Some(bad) = samples.iter().position(|x| !x.is_finite()) {
-            return Err(Error::InvalidInput(format!("audio clip has a non-finite sample at index {bad}")));
-        }
-        let unit = p * hop;
-        let pad = (unit - samples.len() % unit) % unit;
-        let mut padded = vec![0.0; samples.len() + pad];
-        let offset = if padding == ClipPadding::Left { pad } else { 0 };
-        padded[offset..offset + samples.len()].copy_from_slice(samples);
+        let padded = pad_to_whole_patches(samples, p * hop, hop, vae.sample_rate, padding)?;
         let len = padded.len();
         let audio = Tensor::<3>::from_data(TensorData::new(padded, [1, 1, len]), &self.model.device());
         let latents = self.model.audio_vae().encode(audio)?; // [1, D, F]

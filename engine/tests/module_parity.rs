@@ -2,15 +2,12 @@
 
 mod common;
 
-use common::device;
 use common::module_checks::ModuleChecks;
+use common::{MODULE_TOLERANCE, device, fixtures};
 use voxcpm_engine::kernels::Products;
 
-/// Module outputs sit well inside the end-to-end latent tolerance.
-const MODULE_TOLERANCE: f32 = 1e-5;
-
 fn on_cpu() -> ModuleChecks {
-    ModuleChecks { device: device(), products: Products::F32, tolerance: MODULE_TOLERANCE }
+    ModuleChecks { device: device(), products: Products::F32, tolerance: MODULE_TOLERANCE, checkpoints: fixtures() }
 }
 
 #[test]

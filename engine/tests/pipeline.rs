@@ -6,7 +6,8 @@ use std::ops::ControlFlow;
 
 use common::*;
 use voxcpm_engine::noise::SeededNoise;
-use voxcpm_engine::pipeline::{ClipPadding, PromptClip, SpeechOptions, SpeechRequest, TextToSpeech};
+use voxcpm_engine::clip::ClipPadding;
+use voxcpm_engine::pipeline::{PromptClip, SpeechOptions, SpeechRequest, TextToSpeech};
 
 fn tts() -> TextToSpeech {
     TextToSpeech::load(&fixtures().join("tiny/checkpoint"), &device()).unwrap()

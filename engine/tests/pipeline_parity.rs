@@ -8,7 +8,8 @@ use std::ops::ControlFlow;
 use common::*;
 use voxcpm_engine::noise::ReplayNoise;
 use voxcpm_engine::parity::{ParityCase, TensorFile};
-use voxcpm_engine::pipeline::{ClipPadding, TextToSpeech};
+use voxcpm_engine::clip::ClipPadding;
+use voxcpm_engine::pipeline::TextToSpeech;
 
 #[test]
 fn pipeline_cases_match_the_reference() {

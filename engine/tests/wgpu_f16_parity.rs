@@ -17,7 +17,13 @@ const VAE_F32_TOLERANCE: f32 = 1e-4;
 
 #[test]
 fn every_module_matches_in_f16() {
-    ModuleChecks { device: wgpu_device(Precision::F16), products: Products::F32, tolerance: WGPU_F16_TOLERANCE }.all();
+    ModuleChecks {
+        device: wgpu_device(Precision::F16),
+        products: Products::F32,
+        tolerance: WGPU_F16_TOLERANCE,
+        checkpoints: fixtures(),
+    }
+    .all();
 }
 
 #[test]

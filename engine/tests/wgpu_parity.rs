@@ -15,7 +15,13 @@ const WGPU_F32_TOLERANCE: f32 = 1e-4;
 
 #[test]
 fn every_module_matches_in_f32() {
-    ModuleChecks { device: wgpu_device(Precision::F32), products: Products::F32, tolerance: WGPU_F32_TOLERANCE }.all();
+    ModuleChecks {
+        device: wgpu_device(Precision::F32),
+        products: Products::F32,
+        tolerance: WGPU_F32_TOLERANCE,
+        checkpoints: fixtures(),
+    }
+    .all();
 }
 
 #[test]

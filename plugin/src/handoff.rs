@@ -3,27 +3,52 @@
 //!
 //! Renders cross as `Arc<[f32]>` so a trigger can start one at any sample without copying.
 //! The audio thread never frees one: a clip it lets go of is sent back ([`ToWorker::Retired`])
-//! and dropped on the worker. Live speech crosses as samples in [`LiveRing`], each run of them
-//! announced by a [`LiveSegment`] pushed after the samples, so the audio thread always finds
-//! a segment's samples already there.
+//! and dropped on the worker. Live speech crosses as samples in the live sample ring, each run
+//! of them announced by a [`LiveSegment`] pushed after the samples, so the audio thread always
+//! finds a segment's samples already there.
+//!
+//! Renders and live speech come at the model's rate. The worker builds the voices' resamplers
+//! from that rate to the host's (which it reads from [`AudioEnds::host_rate`]) and sends them
+//! ahead of the first render or live samples at that rate; the audio thread never builds or
+//! frees one.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 
 use rtrb::{Consumer, Producer, RingBuffer};
+use voxcpm_engine::resample::StreamResampler;
 
-/// A line's render: mono at the engine's 48 kHz.
-pub type Clip = Arc<[f32]>;
+/// A line's render: mono, at the rate the model generated it at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clip {
+    pub samples: Arc<[f32]>,
+    pub sample_rate: u32,
+}
+
+impl Clip {
+    pub fn new(samples: impl Into<Arc<[f32]>>, sample_rate: u32) -> Clip {
+        Clip { samples: samples.into(), sample_rate }
+    }
+
+    pub fn seconds(&self) -> f32 {
+        self.samples.len() as f32 / self.sample_rate as f32
+    }
+}
 
 /// Worker → audio thread.
 pub enum ToAudio {
     /// A line's render is ready, or (`None`) the line changed and its old render must not play.
     Clip { line: usize, clip: Option<Clip> },
+    /// A resampler for one voice, from a model's rate to the host's; one per voice is sent.
+    Resampler(Box<StreamResampler>),
 }
 
 /// Audio thread → worker.
 pub enum ToWorker {
     /// A clip the audio thread no longer uses, to be freed off the audio thread.
     Retired(Clip),
+    /// A resampler the audio thread no longer uses (replaced, or for another host rate).
+    RetiredResampler(Box<StreamResampler>),
     /// Generate `line` now and stream it as live stream `token`.
     Live { line: usize, token: u32 },
     /// The voice playing live stream `token` stopped before the stream ended (cut, stolen or
@@ -32,17 +57,19 @@ pub enum ToWorker {
     LiveAbandoned { token: u32 },
 }
 
-/// `len` samples of live stream `token` sit in the live sample ring; `end` marks its last run.
+/// `len` samples of live stream `token`, generated at `sample_rate`, sit in the live sample
+/// ring; `end` marks its last run (which may hold no samples; its rate then means nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LiveSegment {
     pub token: u32,
     pub len: usize,
     pub end: bool,
+    pub sample_rate: u32,
 }
 
 /// Message ring sizes: far above what one block can produce or a tick can deliver.
 const MESSAGES: usize = 1024;
-/// Live audio the worker may run ahead of playback: 30 s at 48 kHz.
+/// Live audio the worker may run ahead of playback: 30 s at 48 kHz (longer at lower rates).
 pub const LIVE_SAMPLES: usize = 48_000 * 30;
 
 /// The audio thread's ends.
@@ -51,6 +78,8 @@ pub struct AudioEnds {
     pub to_worker: Producer<ToWorker>,
     pub live_samples: Consumer<f32>,
     pub live_segments: Consumer<LiveSegment>,
+    /// The host's sample rate, set at activation (0 before): what the worker resamples to.
+    pub host_rate: Arc<AtomicU32>,
 }
 
 /// The worker's ends.
@@ -59,6 +88,7 @@ pub struct WorkerEnds {
     pub from_audio: Consumer<ToWorker>,
     pub live_samples: Producer<f32>,
     pub live_segments: Producer<LiveSegment>,
+    pub host_rate: Arc<AtomicU32>,
 }
 
 pub fn channels() -> (AudioEnds, WorkerEnds) {
@@ -66,8 +96,15 @@ pub fn channels() -> (AudioEnds, WorkerEnds) {
     let (to_worker, from_audio) = RingBuffer::new(MESSAGES);
     let (live_in, live_out) = RingBuffer::new(LIVE_SAMPLES);
     let (segments_in, segments_out) = RingBuffer::new(MESSAGES);
+    let host_rate = Arc::new(AtomicU32::new(0));
     (
-        AudioEnds { from_worker, to_worker, live_samples: live_out, live_segments: segments_out },
-        WorkerEnds { to_audio, from_audio, live_samples: live_in, live_segments: segments_in },
+        AudioEnds {
+            from_worker,
+            to_worker,
+            live_samples: live_out,
+            live_segments: segments_out,
+            host_rate: Arc::clone(&host_rate),
+        },
+        WorkerEnds { to_audio, from_audio, live_samples: live_in, live_segments: segments_in, host_rate },
     )
 }

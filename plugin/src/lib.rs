@@ -19,6 +19,7 @@ pub mod params;
 pub mod player;
 pub mod project;
 pub mod render_cache;
+pub mod resamplers;
 pub mod shared_engine;
 pub mod status;
 pub mod voice;
@@ -29,9 +30,6 @@ use player::{EditorTriggers, Player, TriggerMode};
 use render_cache::RenderCache;
 use status::Status;
 use worker::{Command, Worker};
-
-/// The engine's output rate (VoxCPM2 decodes at 48 kHz).
-const ENGINE_RATE: u32 = 48_000;
 
 pub struct VoxCpm {
     params: Arc<VoxParams>,
@@ -129,7 +127,7 @@ impl Plugin for VoxCpm {
         self.status.request_scan();
         let prepared = self.start_worker().and_then(|()| {
             let player = self.player.as_mut().ok_or("no player")?;
-            player.prepare(ENGINE_RATE, buffer_config.sample_rate.round() as u32)
+            player.prepare(buffer_config.sample_rate.round() as u32)
         });
         match prepared {
             Ok(()) => true,

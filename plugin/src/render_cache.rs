@@ -69,9 +69,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = RenderCache::new(dir.path().join("renders"));
         let samples: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.01).sin() * 0.5).collect();
-        cache.store("abc", &samples, 48_000).unwrap();
-        assert_eq!(cache.load("abc", 48_000).unwrap(), samples);
-        assert!(cache.load("abc", 44_100).is_none());
+        // The model rates: VoxCPM-0.5B, VoxCPM1.5, VoxCPM2.
+        let rates = [16_000, 44_100, 48_000];
+        for stored in rates {
+            let key = format!("at-{stored}");
+            cache.store(&key, &samples, stored).unwrap();
+            assert_eq!(cache.load(&key, stored).unwrap(), samples);
+            for other in rates.into_iter().filter(|&rate| rate != stored) {
+                assert!(cache.load(&key, other).is_none(), "a {stored} Hz render served as {other} Hz");
+            }
+        }
         assert!(cache.load("other", 48_000).is_none());
         std::fs::write(cache.path("bad"), b"not a wav").unwrap();
         assert!(cache.load("bad", 48_000).is_none());

@@ -1,28 +1,21 @@
-//! One playing line: reads 48 kHz speech (a render or a live stream) and resamples it to the
-//! host rate, one sample at a time, without allocating.
+//! One playing line: reads speech (a render or a live stream) at the rate the model made it
+//! and plays it at the host's rate through the engine's [`StreamResampler`], one sample at a
+//! time, without allocating. A line played here is therefore the audio the engine's offline
+//! [`resample`](voxcpm_engine::audio_io::resample) would write for that rate.
 //!
-//! The resampler is rubato's FFT resampler with the settings of the engine's offline
-//! [`resample`](voxcpm_engine::audio_io::resample), driven the way its whole-clip method
-//! drives it: the startup delay is dropped and the output is exactly
-//! ⌈len · host_rate / 48000⌉ samples. A line played here is therefore the same audio the
-//! engine would write for that rate.
-//!
-//! A voice never hands out a non-finite sample: the first NaN, infinity or absurdly loud
-//! sample of a clip or stream silences it for the rest of its line, before the resampler sees
-//! it (whose output is then finite by construction).
+//! A voice never hands out a non-finite sample: the resampler refuses the first NaN, infinity
+//! or absurdly loud sample of a clip or stream, and the voice falls silent for the rest of
+//! its line.
 
-use rubato::audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{Fft, FixedSync, Resampler};
-
-use voxcpm_engine::audio_io::is_plausible_sample;
+use voxcpm_engine::resample::StreamResampler;
 
 use crate::handoff::Clip;
+use crate::resamplers::Resamplers;
 
-/// Input frames per resampler call (the engine's offline setting).
-const CHUNK: usize = 1024;
-
-/// Where a voice's 48 kHz samples come from.
+/// Where a voice's samples come from.
+#[derive(Default)]
 enum Source {
+    #[default]
     Idle,
     Clip {
         clip: Clip,
@@ -35,29 +28,30 @@ enum Source {
     },
 }
 
+/// How a live stream begins, as a voice waiting for it sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveStart {
+    /// No samples yet.
+    Waiting,
+    /// Its samples are coming, at this rate.
+    Rate(u32),
+    /// It ended without a sample.
+    Ended,
+}
+
 /// What a live voice asks of the live ring.
 pub trait LiveInput {
+    /// How stream `token` begins; samples of older streams are skipped.
+    fn start(&mut self, token: u32) -> LiveStart;
     /// Copies up to `out.len()` samples of stream `token` into `out`; returns how many and
     /// whether the stream has ended. Samples of other streams are skipped.
     fn read(&mut self, token: u32, out: &mut [f32]) -> (usize, bool);
 }
 
+#[derive(Default)]
 pub struct Voice {
     source: Source,
-    resampler: Option<Fft<f32>>,
-    input: Vec<f32>,
-    output: Vec<f32>,
-    /// Resampled samples in `output` not yet played: `output[read..filled]`.
-    read: usize,
-    filled: usize,
-    /// Resampler output still to drop (its startup delay).
-    skip: usize,
-    /// Input samples consumed so far and output samples produced so far (after the skip).
-    consumed: usize,
-    produced: usize,
-    /// Input frames pending in `input` for the next resampler call.
-    pending: usize,
-    ratio: f64,
+    resamplers: Resamplers,
     /// Blocks the voice has been playing, for stealing the oldest.
     pub age: u64,
     /// A clip let go of, waiting to be sent back to the worker.
@@ -69,47 +63,35 @@ pub struct Voice {
 }
 
 impl Voice {
-    /// A voice for `host_rate`; all allocation happens here.
-    pub fn new(source_rate: u32, host_rate: u32) -> Result<Voice, String> {
-        let resampler = if source_rate == host_rate {
-            None
-        } else {
-            Some(
-                Fft::<f32>::new(source_rate as usize, host_rate as usize, CHUNK, 1, FixedSync::Both)
-                    .map_err(|e| format!("cannot resample {source_rate} Hz to {host_rate} Hz: {e}"))?,
-            )
-        };
-        let (input_len, output_len) =
-            resampler.as_ref().map_or((0, 0), |r| (r.input_frames_max(), r.output_frames_max()));
-        Ok(Voice {
-            source: Source::Idle,
-            resampler,
-            input: vec![0.0; input_len],
-            output: vec![0.0; output_len],
-            read: 0,
-            filled: 0,
-            skip: 0,
-            consumed: 0,
-            produced: 0,
-            pending: 0,
-            ratio: f64::from(host_rate) / f64::from(source_rate),
-            age: 0,
-            retired: None,
-            abandoned: None,
-            silenced: false,
-        })
-    }
-
     pub fn is_idle(&self) -> bool {
         matches!(self.source, Source::Idle)
     }
 
-    /// Starts a clip. The clip the voice played before waits in
-    /// [`take_retired`](Self::take_retired); take it before the next start.
-    pub fn play_clip(&mut self, clip: Clip) {
-        self.start(Source::Clip { clip, position: 0 });
+    /// Whether the voice has a resampler for speech at `source_rate`.
+    pub fn can_play(&self, source_rate: u32) -> bool {
+        self.resamplers.has(source_rate)
     }
 
+    /// Takes a resampler built off the audio thread; returns the one it replaced, which must
+    /// be freed off the audio thread too.
+    pub fn adopt(&mut self, resampler: Box<StreamResampler>) -> Option<Box<StreamResampler>> {
+        self.resamplers.adopt(resampler)
+    }
+
+    /// Starts a clip; false (and the clip waits in [`take_retired`](Self::take_retired)) if the
+    /// voice has no resampler for its rate. The clip the voice played before waits there too;
+    /// take it before the next start.
+    pub fn play_clip(&mut self, clip: Clip) -> bool {
+        let rate = clip.sample_rate;
+        self.start(Source::Clip { clip, position: 0 });
+        if self.resamplers.select(rate) {
+            return true;
+        }
+        self.finish();
+        false
+    }
+
+    /// Starts a live stream; its resampler is chosen when its first samples show their rate.
     pub fn play_live(&mut self, token: u32) {
         self.start(Source::Live { token, ended: false });
     }
@@ -122,48 +104,70 @@ impl Voice {
     fn start(&mut self, source: Source) {
         self.stop();
         self.source = source;
-        if let Some(resampler) = self.resampler.as_mut() {
-            resampler.reset();
-            self.skip = resampler.output_delay();
-        }
-        self.read = 0;
-        self.filled = 0;
-        self.consumed = 0;
-        self.produced = 0;
-        self.pending = 0;
         self.age = 0;
     }
 
     /// The next output sample; `None` when no sample is available yet (a live stream running
-    /// behind) or the voice has finished (then it is idle). Samples that are not audio (see
-    /// [`is_plausible_sample`]) stop the voice instead: what played stays, the rest of the line is silence.
+    /// behind, or waiting for the resampler for its rate) or the voice has finished (then it is
+    /// idle). Samples that are not audio stop the voice instead: what played stays, the rest of
+    /// the line is silence.
     pub fn next_sample(&mut self, live: &mut impl LiveInput) -> Option<f32> {
-        if self.is_idle() {
-            return None;
+        loop {
+            let Some(resampler) = self.resamplers.active() else {
+                let Source::Live { token, .. } = self.source else { return None };
+                match live.start(token) {
+                    LiveStart::Waiting => return None,
+                    LiveStart::Ended => {
+                        self.source = Source::Live { token, ended: true };
+                        self.finish();
+                        return None;
+                    }
+                    // Without a resampler for the rate yet, it is on its way from the worker.
+                    LiveStart::Rate(rate) => {
+                        if !self.resamplers.select(rate) {
+                            return None;
+                        }
+                        continue;
+                    }
+                }
+            };
+            if let Some(sample) = resampler.pull() {
+                return Some(sample);
+            }
+            if resampler.is_finished() {
+                self.finish();
+                return None;
+            }
+            let space = resampler.input_space();
+            let (got, ended) = match &mut self.source {
+                Source::Clip { clip, position } => {
+                    let n = space.len().min(clip.samples.len() - *position);
+                    space[..n].copy_from_slice(&clip.samples[*position..*position + n]);
+                    *position += n;
+                    (n, *position == clip.samples.len())
+                }
+                Source::Live { token, ended } => {
+                    let (n, end) = if *ended { (0, true) } else { live.read(*token, space) };
+                    *ended = end;
+                    (n, end)
+                }
+                Source::Idle => return None,
+            };
+            if resampler.commit(got).is_err() {
+                self.silence();
+                return None;
+            }
+            if ended {
+                resampler.finish();
+            } else if got == 0 {
+                return None;
+            }
         }
-        if self.resampler.is_none() {
-            return self.next_direct(live).and_then(|sample| self.checked(sample));
-        }
-        if self.read == self.filled && !self.refill(live) {
-            return None;
-        }
-        let sample = self.output[self.read];
-        self.read += 1;
-        Some(sample)
     }
 
     /// Whether the voice stopped on samples that are not audio since the last call.
     pub fn take_silenced(&mut self) -> bool {
         std::mem::take(&mut self.silenced)
-    }
-
-    /// `sample` if it is audio; otherwise the voice is silenced.
-    fn checked(&mut self, sample: f32) -> Option<f32> {
-        if is_plausible_sample(sample) {
-            return Some(sample);
-        }
-        self.silence();
-        None
     }
 
     /// Stops for the rest of the line, to be counted through [`take_silenced`](Self::take_silenced).
@@ -172,122 +176,10 @@ impl Voice {
         self.silenced = true;
     }
 
-    /// Fills `output` with the next resampled run; false when nothing could be produced.
-    fn refill(&mut self, live: &mut impl LiveInput) -> bool {
-        loop {
-            if self.total_output().is_some_and(|total| self.produced >= total) {
-                self.finish();
-                return false;
-            }
-            if !self.gather_input(live) {
-                return false;
-            }
-            // Checked before the resampler: one bad sample would spread over its whole FFT
-            // block, and rubato panics on the NaN that makes.
-            if !self.input[..self.pending].iter().all(|&sample| is_plausible_sample(sample)) {
-                self.silence();
-                return false;
-            }
-            // Known only now if a live stream's end came in with this input.
-            let total = self.total_output();
-            let Some(resampler) = self.resampler.as_mut() else { return false };
-            let frames_in = resampler.input_frames_next();
-            let frames_out = resampler.output_frames_next();
-            let (Ok(input), Ok(mut output)) = (
-                InterleavedSlice::new(&self.input[..frames_in], 1, frames_in),
-                InterleavedSlice::new_mut(&mut self.output[..frames_out], 1, frames_out),
-            ) else {
-                return false;
-            };
-            let Ok((_, written)) = resampler.process_into_buffer(&input, &mut output, None) else { return false };
-            self.pending = 0;
-            let dropped = self.skip.min(written);
-            self.skip -= dropped;
-            let mut usable = written - dropped;
-            if let Some(total) = total {
-                usable = usable.min(total - self.produced);
-            }
-            self.produced += usable;
-            if usable > 0 {
-                self.read = dropped;
-                self.filled = dropped + usable;
-                return true;
-            }
-        }
-    }
-
-    /// Output length, once the input length is known.
-    fn total_output(&self) -> Option<usize> {
-        let input_len = match &self.source {
-            Source::Clip { clip, .. } => clip.len(),
-            Source::Live { ended: true, .. } => self.consumed,
-            _ => return None,
-        };
-        Some((self.ratio * input_len as f64).ceil() as usize)
-    }
-
-    /// Fills `input` to one resampler chunk: source samples, then zeros past the end.
-    fn gather_input(&mut self, live: &mut impl LiveInput) -> bool {
-        let Some(needed) = self.resampler.as_ref().map(|r| r.input_frames_next()) else { return false };
-        while self.pending < needed {
-            let space = &mut self.input[self.pending..needed];
-            let (got, ended) = match &mut self.source {
-                Source::Clip { clip, position } => {
-                    let n = space.len().min(clip.len() - *position);
-                    space[..n].copy_from_slice(&clip[*position..*position + n]);
-                    *position += n;
-                    (n, *position == clip.len())
-                }
-                Source::Live { token, ended } => {
-                    if *ended {
-                        (0, true)
-                    } else {
-                        let (n, end) = live.read(*token, space);
-                        *ended = end;
-                        (n, end)
-                    }
-                }
-                Source::Idle => return false,
-            };
-            self.pending += got;
-            self.consumed += got;
-            if ended {
-                self.input[self.pending..needed].fill(0.0);
-                self.pending = needed;
-            } else if got == 0 {
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Host at the engine's rate: samples pass straight through.
-    fn next_direct(&mut self, live: &mut impl LiveInput) -> Option<f32> {
-        let sample = match &mut self.source {
-            Source::Clip { clip, position } => clip.get(*position).copied().inspect(|_| *position += 1),
-            Source::Live { token, ended } => {
-                let mut one = [0.0];
-                let (n, end) = if *ended { (0, true) } else { live.read(*token, &mut one) };
-                *ended = end;
-                if n == 1 {
-                    return Some(one[0]);
-                }
-                if !end {
-                    return None;
-                }
-                None
-            }
-            Source::Idle => return None,
-        };
-        if sample.is_none() {
-            self.finish();
-        }
-        sample
-    }
-
     /// Goes idle, keeping the clip for [`take_retired`](Self::take_retired) and an unfinished
     /// live stream for [`take_abandoned`](Self::take_abandoned).
     fn finish(&mut self) {
+        self.resamplers.release();
         match std::mem::replace(&mut self.source, Source::Idle) {
             Source::Clip { clip, .. } => self.retired = Some(clip),
             Source::Live { token, ended: false } => self.abandoned = Some(token),
@@ -309,27 +201,61 @@ impl Voice {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     use voxcpm_engine::audio_io::resample;
     use voxcpm_engine::parity::max_abs_diff;
 
-    const ENGINE_RATE: u32 = 48_000;
+    /// The rates of the models (VoxCPM-0.5B, VoxCPM1.5, VoxCPM2) and of hosts.
+    const MODEL_RATES: [u32; 3] = [16_000, 44_100, 48_000];
     const HOST_RATES: [u32; 4] = [44_100, 48_000, 88_200, 96_000];
 
-    fn clip() -> Clip {
-        (0..20_011).map(|i| ((i as f32 * 0.013).sin() + (i as f32 * 0.31).sin()) * 0.4).collect::<Vec<_>>().into()
+    /// A voice able to play speech at `source_rate` into `host_rate`.
+    fn voice(source_rate: u32, host_rate: u32) -> Voice {
+        let mut voice = Voice::default();
+        assert!(voice.adopt(Box::new(StreamResampler::new(source_rate, host_rate).unwrap())).is_none());
+        voice
     }
 
-    /// Live input that hands out a clip in uneven pieces, with empty reads in between (a stream
+    fn samples() -> Vec<f32> {
+        (0..20_011).map(|i| ((i as f32 * 0.013).sin() + (i as f32 * 0.31).sin()) * 0.4).collect()
+    }
+
+    fn clip(rate: u32) -> Clip {
+        Clip::new(samples(), rate)
+    }
+
+    /// Live input that hands out samples in uneven pieces, with empty reads in between (a stream
     /// running behind playback).
     struct Trickle {
-        samples: Clip,
+        samples: Vec<f32>,
+        rate: u32,
         position: usize,
         calls: usize,
     }
 
+    impl Trickle {
+        fn new(samples: Vec<f32>, rate: u32) -> Trickle {
+            Trickle { samples, rate, position: 0, calls: 0 }
+        }
+
+        /// Input for voices that play clips: it has nothing.
+        fn none() -> Trickle {
+            Trickle::new(Vec::new(), 48_000)
+        }
+    }
+
     impl LiveInput for Trickle {
+        fn start(&mut self, _token: u32) -> LiveStart {
+            self.calls += 1;
+            if self.calls < 3 {
+                LiveStart::Waiting
+            } else if self.samples.is_empty() {
+                LiveStart::Ended
+            } else {
+                LiveStart::Rate(self.rate)
+            }
+        }
+
         fn read(&mut self, _token: u32, out: &mut [f32]) -> (usize, bool) {
             self.calls += 1;
             if self.calls.is_multiple_of(3) {
@@ -353,70 +279,95 @@ mod tests {
     }
 
     #[test]
-    fn a_clip_plays_exactly_as_the_engine_resamples_it_at_every_host_rate() {
-        let clip = clip();
-        for rate in HOST_RATES {
-            let expected = resample(&clip, ENGINE_RATE, rate).unwrap();
-            let mut voice = Voice::new(ENGINE_RATE, rate).unwrap();
-            voice.play_clip(Arc::clone(&clip));
-            let played = drain(&mut voice, &mut Trickle { samples: Arc::from(&[][..]), position: 0, calls: 0 });
-            assert_eq!(played.len(), expected.len(), "{rate} Hz: length");
+    fn a_clip_plays_exactly_as_the_engine_resamples_it_from_every_model_rate_at_every_host_rate() {
+        for (model, host) in MODEL_RATES.into_iter().flat_map(|m| HOST_RATES.map(|h| (m, h))) {
+            let expected = resample(&samples(), model, host).unwrap();
+            let mut voice = voice(model, host);
+            assert!(voice.play_clip(clip(model)));
+            let played = drain(&mut voice, &mut Trickle::none());
+            assert_eq!(played.len(), expected.len(), "{model} -> {host} Hz: length");
             let error = max_abs_diff(&played, &expected);
-            assert!(error < 1e-6, "{rate} Hz: differs from the engine's resampling by {error}");
+            assert!(error < 1e-6, "{model} -> {host} Hz: differs from the engine's resampling by {error}");
             assert!(
                 voice.take_retired().is_some(),
-                "{rate} Hz: the finished clip waits to be freed off the audio thread"
+                "{model} -> {host} Hz: the finished clip waits to be freed off the audio thread"
             );
         }
     }
 
     #[test]
     fn a_live_stream_arriving_in_pieces_plays_the_same_samples_as_the_whole_clip() {
-        let clip = clip();
-        for rate in HOST_RATES {
-            let mut voice = Voice::new(ENGINE_RATE, rate).unwrap();
-            voice.play_clip(Arc::clone(&clip));
-            let whole = drain(&mut voice, &mut Trickle { samples: Arc::from(&[][..]), position: 0, calls: 0 });
+        for (model, host) in MODEL_RATES.into_iter().flat_map(|m| HOST_RATES.map(|h| (m, h))) {
+            let mut voice = voice(model, host);
+            voice.play_clip(clip(model));
+            let whole = drain(&mut voice, &mut Trickle::none());
             voice.play_live(7);
-            let mut trickle = Trickle { samples: Arc::clone(&clip), position: 0, calls: 0 };
-            let live = drain(&mut voice, &mut trickle);
-            assert_eq!(live.len(), whole.len(), "{rate} Hz: length");
+            let live = drain(&mut voice, &mut Trickle::new(samples(), model));
+            assert_eq!(live.len(), whole.len(), "{model} -> {host} Hz: length");
             let first_difference = live.iter().zip(&whole).position(|(a, b)| a != b);
-            assert_eq!(first_difference, None, "{rate} Hz: first differing sample");
+            assert_eq!(first_difference, None, "{model} -> {host} Hz: first differing sample");
         }
     }
 
-    /// `clip()` with `bad` at sample `at`.
-    fn poisoned(at: usize, bad: f32) -> Clip {
-        let mut samples = clip().to_vec();
+    #[test]
+    fn a_clip_at_a_rate_the_voice_cannot_play_is_refused_and_given_back() {
+        let mut voice = voice(48_000, 44_100);
+        assert!(!voice.play_clip(clip(16_000)));
+        assert!(voice.is_idle());
+        assert_eq!(voice.take_retired().map(|c| c.sample_rate), Some(16_000));
+        voice.adopt(Box::new(StreamResampler::new(16_000, 44_100).unwrap()));
+        assert!(voice.play_clip(clip(16_000)), "playable once its resampler came");
+        assert!(voice.play_clip(clip(48_000)), "and the rate before it still plays");
+    }
+
+    #[test]
+    fn a_live_stream_waits_for_the_resampler_for_its_rate_then_plays_from_its_first_sample() {
+        let mut voice = voice(48_000, 48_000);
+        voice.play_live(3);
+        let mut stream = Trickle::new(samples(), 16_000);
+        assert!((0..10).all(|_| voice.next_sample(&mut stream).is_none()), "a 16 kHz stream cannot play yet");
+        assert!(!voice.is_idle(), "the voice waits");
+        voice.adopt(Box::new(StreamResampler::new(16_000, 48_000).unwrap()));
+        let played = drain(&mut voice, &mut stream);
+        assert_eq!(played, resample(&samples(), 16_000, 48_000).unwrap());
+    }
+
+    #[test]
+    fn a_live_stream_that_ends_before_its_first_sample_ends_the_voice() {
+        let mut voice = voice(48_000, 44_100);
+        voice.play_live(4);
+        assert!(drain(&mut voice, &mut Trickle::none()).is_empty());
+        assert_eq!(voice.take_abandoned(), None, "it ended: nothing to cancel");
+    }
+
+    /// `samples()` with `bad` at sample `at`.
+    fn poisoned(at: usize, bad: f32) -> Vec<f32> {
+        let mut samples = samples();
         samples[at] = bad;
-        samples.into()
+        samples
     }
 
     #[test]
     fn a_non_finite_sample_silences_the_rest_of_the_line_and_the_voice_plays_the_next_one_clean() {
-        let none = || Trickle { samples: Arc::from(&[][..]), position: 0, calls: 0 };
-        for rate in HOST_RATES {
-            let mut voice = Voice::new(ENGINE_RATE, rate).unwrap();
-            voice.play_clip(clip());
-            let clean = drain(&mut voice, &mut none());
+        for (model, host) in MODEL_RATES.into_iter().flat_map(|m| HOST_RATES.map(|h| (m, h))) {
+            let mut voice = voice(model, host);
+            voice.play_clip(clip(model));
+            let clean = drain(&mut voice, &mut Trickle::none());
             for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1.0e37] {
-                voice.play_clip(poisoned(10_000, bad));
-                let played = drain(&mut voice, &mut none());
-                assert!(voice.take_silenced(), "{rate} Hz, {bad}: the voice reports that it was silenced");
-                assert!(!voice.take_silenced(), "{rate} Hz, {bad}: reported once");
-                assert!(voice.take_retired().is_some(), "{rate} Hz, {bad}: the clip goes back to the worker");
-                assert!(played.iter().all(|s| s.is_finite()), "{rate} Hz, {bad}: a non-finite sample got out");
-                assert!(played.len() > clean.len() * 8_000 / 20_011, "{rate} Hz, {bad}: only {} played", played.len());
-                assert!(
-                    played.len() < clean.len() * 10_000 / 20_011 + 1,
-                    "{rate} Hz, {bad}: played past the bad sample"
-                );
-                assert_eq!(played[..], clean[..played.len()], "{rate} Hz, {bad}: what played before it is the line");
+                voice.play_clip(Clip::new(poisoned(10_000, bad), model));
+                let played = drain(&mut voice, &mut Trickle::none());
+                let case = format!("{model} -> {host} Hz, {bad}");
+                assert!(voice.take_silenced(), "{case}: the voice reports that it was silenced");
+                assert!(!voice.take_silenced(), "{case}: reported once");
+                assert!(voice.take_retired().is_some(), "{case}: the clip goes back to the worker");
+                assert!(played.iter().all(|s| s.is_finite()), "{case}: a non-finite sample got out");
+                assert!(played.len() > clean.len() * 8_000 / 20_011, "{case}: only {} played", played.len());
+                assert!(played.len() < clean.len() * 10_000 / 20_011 + 1, "{case}: played past the bad sample");
+                assert_eq!(played[..], clean[..played.len()], "{case}: what played before it is the line");
 
-                voice.play_clip(clip());
-                let next = drain(&mut voice, &mut none());
-                assert_eq!(max_abs_diff(&next, &clean), 0.0, "{rate} Hz, {bad}: the next line plays clean");
+                voice.play_clip(clip(model));
+                let next = drain(&mut voice, &mut Trickle::none());
+                assert_eq!(max_abs_diff(&next, &clean), 0.0, "{case}: the next line plays clean");
                 assert!(!voice.take_silenced());
             }
         }
@@ -424,28 +375,31 @@ mod tests {
 
     #[test]
     fn a_non_finite_sample_in_a_live_stream_silences_the_rest_of_it() {
-        for rate in HOST_RATES {
-            let mut voice = Voice::new(ENGINE_RATE, rate).unwrap();
+        for (model, host) in MODEL_RATES.into_iter().flat_map(|m| HOST_RATES.map(|h| (m, h))) {
+            let mut voice = voice(model, host);
             voice.play_live(1);
-            let clean = drain(&mut voice, &mut Trickle { samples: clip(), position: 0, calls: 0 });
+            let clean = drain(&mut voice, &mut Trickle::new(samples(), model));
             voice.play_live(2);
-            let played = drain(&mut voice, &mut Trickle { samples: poisoned(10_000, f32::NAN), position: 0, calls: 0 });
-            assert!(voice.take_silenced(), "{rate} Hz");
-            assert!(played.iter().all(|s| s.is_finite()), "{rate} Hz: a non-finite sample got out");
-            assert!(played.len() < clean.len() * 10_000 / 20_011 + 1, "{rate} Hz: played past the bad sample");
-            assert_eq!(played[..], clean[..played.len()], "{rate} Hz: what played before it is the line");
+            let played = drain(&mut voice, &mut Trickle::new(poisoned(10_000, f32::NAN), model));
+            assert!(voice.take_silenced(), "{model} -> {host} Hz");
+            assert!(played.iter().all(|s| s.is_finite()), "{model} -> {host} Hz: a non-finite sample got out");
+            assert!(
+                played.len() < clean.len() * 10_000 / 20_011 + 1,
+                "{model} -> {host} Hz: played past the bad sample"
+            );
+            assert_eq!(played[..], clean[..played.len()], "{model} -> {host} Hz: what played before it is the line");
+            assert_eq!(voice.take_abandoned(), Some(2), "the worker is told to stop generating it");
         }
     }
 
     #[test]
     fn a_stopped_voice_goes_idle_at_once_and_gives_back_its_clip() {
-        let mut voice = Voice::new(ENGINE_RATE, 44_100).unwrap();
-        voice.play_clip(clip());
-        let mut none = Trickle { samples: Arc::from(&[][..]), position: 0, calls: 0 };
-        assert!(voice.next_sample(&mut none).is_some());
+        let mut voice = voice(48_000, 44_100);
+        voice.play_clip(clip(48_000));
+        assert!(voice.next_sample(&mut Trickle::none()).is_some());
         voice.stop();
         assert!(voice.is_idle());
-        assert!(voice.next_sample(&mut none).is_none());
+        assert!(voice.next_sample(&mut Trickle::none()).is_none());
         assert!(voice.take_retired().is_some());
     }
 }

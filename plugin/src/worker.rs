@@ -1,7 +1,10 @@
 //! The instance's worker thread: keeps every line rendered ahead (from the disk cache or the
-//! shared engine), serves live triggers by streaming, frees what the audio thread lets go of,
-//! and runs the editor's chores. Generation never runs on nice-plug's background thread, which
-//! every instance in the process shares.
+//! shared engine), serves live triggers by streaming ([`live`]), builds the voices' resamplers
+//! for the model's rate, frees what the audio thread lets go of, and runs the editor's chores.
+//! Generation never runs on nice-plug's background thread, which every instance in the process
+//! shares.
+
+mod live;
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -13,11 +16,13 @@ use std::time::Duration;
 
 use voxcpm_engine::hub::ModelSource;
 use voxcpm_engine::pipeline::SpeechOptions;
-use voxcpm_engine::runtime::{GenerateOptions, SpeechStream, Status as EngineStatus, model_key, request_key};
+use voxcpm_engine::resample::StreamResampler;
+use voxcpm_engine::runtime::{GenerateOptions, Status as EngineStatus, model_key, request_key};
 use voxcpm_engine::wav::write_float_file;
 
-use crate::handoff::{Clip, LiveSegment, ToAudio, ToWorker, WorkerEnds};
+use crate::handoff::{Clip, ToAudio, ToWorker, WorkerEnds};
 use crate::params::VoxParams;
+use crate::player::VOICES;
 use crate::project::MAX_LINES;
 use crate::render_cache::RenderCache;
 use crate::shared_engine::{self, SharedEngine};
@@ -110,7 +115,8 @@ struct Model {
     engine: SharedEngine,
     /// Known once it has loaded.
     key: Option<String>,
-    sample_rate: u32,
+    /// Its output rate, known once it has loaded.
+    sample_rate: Option<u32>,
 }
 
 /// The worker's handle, owned by the plugin instance; dropping it stops and joins the thread.
@@ -157,6 +163,8 @@ struct WorkerState {
     cache: RenderCache,
     /// The newest live stream the audio thread stopped playing before its end.
     abandoned_live: Option<u32>,
+    /// The (model, host) rates the audio thread was last sent resamplers for.
+    resamplers_sent: Option<(u32, u32)>,
 }
 
 impl WorkerState {
@@ -179,6 +187,7 @@ impl WorkerState {
             model_request: None,
             cache,
             abandoned_live: None,
+            resamplers_sent: None,
         }
     }
 
@@ -207,9 +216,41 @@ impl WorkerState {
         let scan = self.status.begin_scan();
         self.follow_model_setting();
         self.scan_lines(scan);
-        if let Some(line) = self.lines.iter().position(|l| l.dirty) {
-            self.render(line);
+        // Every tick, so that a reactivation at another host rate is followed too.
+        let model_rate = self.model.as_ref().and_then(|m| m.sample_rate);
+        let supplied = model_rate.map(|rate| self.supply_resamplers(rate));
+        let Some(line) = self.lines.iter().position(|l| l.dirty) else { return };
+        // Renders go to the audio thread only after resamplers for their rate.
+        match supplied {
+            Some(Ok(true)) => self.render(line),
+            Some(Err(e)) => {
+                self.lines[line].dirty = false;
+                self.status.set_line(line, failed(&e));
+            }
+            // No model (then `scan_lines` fails the line or it waits for the load), or no
+            // host rate yet (the audio thread is being activated).
+            None | Some(Ok(false)) => {}
         }
+    }
+
+    /// Sends the audio thread one resampler per voice from `source_rate` to the host's rate,
+    /// unless it has them already; false while the host rate is not known yet.
+    fn supply_resamplers(&mut self, source_rate: u32) -> Result<bool, String> {
+        let host_rate = self.ends.host_rate.load(Ordering::Acquire);
+        if host_rate == 0 {
+            return Ok(false);
+        }
+        if self.resamplers_sent == Some((source_rate, host_rate)) {
+            return Ok(true);
+        }
+        for _ in 0..VOICES {
+            let resampler = StreamResampler::new(source_rate, host_rate).map_err(|e| e.to_string())?;
+            if self.ends.to_audio.push(ToAudio::Resampler(Box::new(resampler))).is_err() {
+                return Err("the audio thread is not taking messages (queue full)".into());
+            }
+        }
+        self.resamplers_sent = Some((source_rate, host_rate));
+        Ok(true)
     }
 
     /// Frees retired clips; returns the newest live trigger, if any.
@@ -218,6 +259,7 @@ impl WorkerState {
         while let Ok(message) = self.ends.from_audio.pop() {
             match message {
                 ToWorker::Retired(clip) => drop(clip),
+                ToWorker::RetiredResampler(resampler) => drop(resampler),
                 ToWorker::Live { line, token } => live = Some((line, token)),
                 ToWorker::LiveAbandoned { token } => self.abandoned_live = Some(token),
             }
@@ -241,7 +283,7 @@ impl WorkerState {
                 Ok(engine) => {
                     let demo = engine.choice.source == ModelSource::Demo;
                     self.status.set_model_summary(format!("loading {}", engine.choice.model), demo);
-                    self.model = Some(Model { engine, key: None, sample_rate: 0 });
+                    self.model = Some(Model { engine, key: None, sample_rate: None });
                 }
                 Err(e) => self.status.set_model_summary(e.to_string(), false),
             }
@@ -251,10 +293,15 @@ impl WorkerState {
         match info.status {
             EngineStatus::Ready => {
                 let dir = info.model_dir.unwrap_or_else(|| PathBuf::from(&info.model));
+                let Some(sample_rate) = info.sample_rate else {
+                    self.status.set_model_summary("the model loaded without a sample rate".into(), false);
+                    self.model = None;
+                    return;
+                };
                 match model_key(&dir, None) {
                     Ok(key) => {
                         model.key = Some(key);
-                        model.sample_rate = info.sample_rate.unwrap_or(48_000);
+                        model.sample_rate = Some(sample_rate);
                         let shared = shared_engine::loaded_models();
                         let demo = model.engine.choice.source == ModelSource::Demo;
                         let label = if demo { " (DEMO: random weights, speaks noise)" } else { "" };
@@ -322,16 +369,20 @@ impl WorkerState {
 
     fn render(&mut self, index: usize) {
         let Some(model) = self.model.as_ref() else { return };
-        let (Some(key), Some(spec)) = (model.key.clone(), self.lines[index].spec.clone()) else { return };
-        let (server, sample_rate) = (Arc::clone(&model.engine.server), model.sample_rate);
+        let (Some(key), Some(sample_rate), Some(spec)) =
+            (model.key.clone(), model.sample_rate, self.lines[index].spec.clone())
+        else {
+            return;
+        };
+        let server = Arc::clone(&model.engine.server);
         self.lines[index].dirty = false;
         let options = spec.options();
         let request = match request_key(&key, &spec.text, &options) {
             Ok(request) => request,
             Err(e) => return self.status.set_line(index, failed(&e.to_string())),
         };
-        let (samples, note) = match self.cache.load(&request, sample_rate) {
-            Some(samples) => (samples, "from the render cache".to_owned()),
+        let (clip, note) = match self.cache.load(&request, sample_rate) {
+            Some(samples) => (Clip::new(samples, sample_rate), "from the render cache".to_owned()),
             None => {
                 self.status.set_line(index, LineReport { state: LineState::Rendering, ..LineReport::default() });
                 let status = Arc::clone(&self.status);
@@ -353,7 +404,7 @@ impl WorkerState {
                             Ok(()) => String::new(),
                             Err(e) => format!("not cached: {e}"),
                         };
-                        (speech.samples, note)
+                        (Clip::new(speech.samples, speech.sample_rate), note)
                     }
                     // Edited while rendering: the next scan queues the new version.
                     Err(voxcpm_engine::Error::Cancelled) => {
@@ -364,136 +415,27 @@ impl WorkerState {
                 }
             }
         };
-        let seconds = samples.len() as f32 / sample_rate as f32;
-        let clip: Clip = samples.into();
-        self.lines[index].clip = Some(Arc::clone(&clip));
+        let seconds = clip.seconds();
+        self.lines[index].clip = Some(clip.clone());
         if self.ends.to_audio.push(ToAudio::Clip { line: index, clip: Some(clip) }).is_err() {
             return self.status.set_line(index, failed("the audio thread is not taking renders (queue full)"));
         }
         self.status.set_line(index, LineReport { state: LineState::Ready, progress: 1.0, seconds, message: note });
     }
 
-    /// Streams `line` as live stream `token` until it ends, a newer trigger replaces it, or
-    /// the plugin closes.
-    fn serve_live(&mut self, mut line: usize, mut token: u32) {
-        self.follow_model_setting();
-        loop {
-            let next = self.stream_one(line, token);
-            let Some((next_line, next_token)) = next else { return };
-            line = next_line;
-            token = next_token;
-        }
-    }
-
-    /// Streams one live trigger; returns a newer trigger that interrupted it.
-    fn stream_one(&mut self, line: usize, token: u32) -> Option<(usize, u32)> {
-        let outcome = self.open_stream(line).and_then(|stream| self.feed_live(stream, token));
-        self.finish_live(line, token, outcome)
-    }
-
-    /// The live stream of `line` on the current model, which may still be loading (the engine
-    /// serves the stream once it has loaded, or fails it with the load error); a failure of the
-    /// line's last stream is cleared once a new one starts.
-    fn open_stream(&self, line: usize) -> Result<SpeechStream, String> {
-        let model = self.model.as_ref().ok_or_else(|| format!("no model: {}", self.status.model().summary))?;
-        let spec = live_spec(&self.params, line);
-        let stream = model.engine.server.generate_streaming(&spec.text, &spec.options()).map_err(|e| e.to_string())?;
-        self.status.set_line(line, LineReport::default());
-        Ok(stream)
-    }
-
-    /// Passes a stream's chunks to the audio thread until it ends; returns a newer trigger
-    /// that interrupted it, or the error that ended it (possibly after some chunks).
-    fn feed_live(&mut self, mut stream: impl Chunks, token: u32) -> Result<Option<(usize, u32)>, String> {
-        loop {
-            if self.stop.load(Ordering::Relaxed) {
-                return Ok(None);
-            }
-            if let Some(newer) = self.take_audio_messages() {
-                // Dropping the stream cancels it; the audio thread skips what is left of it.
-                return Ok(Some(newer));
-            }
-            if self.abandoned_live == Some(token) {
-                return Ok(None);
-            }
-            match stream.next_chunk_timeout(TICK) {
-                Ok(Some(chunk)) => {
-                    if !self.push_live(&chunk) {
-                        return Ok(None);
-                    }
-                    let _ = self.ends.live_segments.push(LiveSegment { token, len: chunk.len(), end: false });
-                }
-                Ok(None) => return Ok(None),
-                Err(voxcpm_engine::Error::Timeout(_)) => {}
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-    }
-
-    /// Ends live stream `token` unless a newer trigger took over: what was played stays, the
-    /// rest is silence, and a failure marks the line failed.
-    fn finish_live(
-        &mut self,
-        line: usize,
-        token: u32,
-        outcome: Result<Option<(usize, u32)>, String>,
-    ) -> Option<(usize, u32)> {
-        match outcome {
-            Ok(Some(newer)) => return Some(newer),
-            Ok(None) => {}
-            Err(message) => self.status.set_line(line, failed(&message)),
-        }
-        let _ = self.ends.live_segments.push(LiveSegment { token, len: 0, end: true });
-        None
-    }
-
-    /// Pushes samples into the live ring, waiting for room; false if the plugin closes first.
-    fn push_live(&mut self, mut samples: &[f32]) -> bool {
-        while !samples.is_empty() {
-            let room = self.ends.live_samples.slots().min(samples.len());
-            if room == 0 {
-                if self.stop.load(Ordering::Relaxed) {
-                    return false;
-                }
-                std::thread::sleep(TICK);
-                continue;
-            }
-            if let Ok(mut chunk) = self.ends.live_samples.write_chunk(room) {
-                let (a, b) = chunk.as_mut_slices();
-                let split = a.len();
-                a.copy_from_slice(&samples[..split]);
-                b.copy_from_slice(&samples[split..room]);
-                chunk.commit_all();
-            }
-            samples = &samples[room..];
-        }
-        true
-    }
-
     fn export(&mut self, line: usize) {
-        let note = match (self.lines.get(line).and_then(|l| l.clip.clone()), self.model.as_ref()) {
-            (Some(clip), Some(model)) => {
+        let note = match self.lines.get(line).and_then(|l| l.clip.clone()) {
+            Some(clip) => {
                 let dir = self.params.project().export_dir.clone().unwrap_or_else(home_dir);
                 let path = dir.join(format!("voxcpm-line-{}.wav", line + 1));
-                match write_float_file(&path, &clip, model.sample_rate) {
+                match write_float_file(&path, &clip.samples, clip.sample_rate) {
                     Ok(()) => format!("line {} exported to {}", line + 1, path.display()),
                     Err(e) => format!("line {}: export failed: {e}", line + 1),
                 }
             }
-            _ => format!("line {}: nothing to export yet (not rendered)", line + 1),
+            None => format!("line {}: nothing to export yet (not rendered)", line + 1),
         };
         self.status.add_note(note);
-    }
-}
-
-/// A source of speech chunks: the engine's stream (a scripted one in tests).
-trait Chunks {
-    fn next_chunk_timeout(&mut self, timeout: Duration) -> voxcpm_engine::Result<Option<Vec<f32>>>;
-}
-
-impl Chunks for SpeechStream {
-    fn next_chunk_timeout(&mut self, timeout: Duration) -> voxcpm_engine::Result<Option<Vec<f32>>> {
-        SpeechStream::next_chunk_timeout(self, timeout)
     }
 }
 
@@ -515,17 +457,16 @@ mod tests {
 
     use super::*;
     use crate::handoff::{self, AudioEnds};
-    use crate::player::{EditorTriggers, Player, TriggerMode};
     use crate::project::Line;
 
     const PATIENCE: Duration = Duration::from_secs(120);
 
-    fn demo_model() -> PathBuf {
+    pub(super) fn demo_model() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/demo-checkpoint")
     }
 
     /// A copy of the demo under a new path: a model no server holds yet, so it loads.
-    fn fresh_demo_model() -> tempfile::TempDir {
+    pub(super) fn fresh_demo_model() -> tempfile::TempDir {
         let copy = tempfile::tempdir().unwrap();
         for file in std::fs::read_dir(demo_model()).unwrap() {
             let file = file.unwrap().path();
@@ -534,16 +475,16 @@ mod tests {
         copy
     }
 
-    struct Running {
-        params: Arc<VoxParams>,
-        status: Arc<Status>,
-        audio: AudioEnds,
+    pub(super) struct Running {
+        pub(super) params: Arc<VoxParams>,
+        pub(super) status: Arc<Status>,
+        pub(super) audio: AudioEnds,
         commands: Sender<Command>,
         _worker: Worker,
     }
 
     /// A worker on the demo model with `lines`, rendering into `cache`.
-    fn start(lines: Vec<Line>, cache: &Path) -> Running {
+    pub(super) fn start(lines: Vec<Line>, cache: &Path) -> Running {
         let params = Arc::new(VoxParams::default());
         {
             let mut project = params.project_mut();
@@ -552,6 +493,8 @@ mod tests {
         }
         let status = Arc::new(Status::default());
         let (audio, worker_ends) = handoff::channels();
+        // As an activated player would.
+        audio.host_rate.store(48_000, Ordering::Release);
         let (commands, inbox) = channel();
         let worker = Worker::spawn(
             Arc::clone(&params),
@@ -564,7 +507,7 @@ mod tests {
         Running { params, status, audio, commands, _worker: worker }
     }
 
-    fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    pub(super) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         let start = Instant::now();
         while !done() {
             assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
@@ -573,7 +516,7 @@ mod tests {
     }
 
     /// Sets a parameter as the host would (its value is an atomic the worker reads).
-    fn switch_on(param: &nice_plug::prelude::BoolParam) {
+    pub(super) fn switch_on(param: &nice_plug::prelude::BoolParam) {
         use nice_plug::params::InternalParamMut;
         // SAFETY: the value is stored atomically; nothing else sets it in these tests.
         unsafe { param._internal_set_plain_value(true) };
@@ -584,7 +527,7 @@ mod tests {
     }
 
     /// The next clip message for `line` (skipping others), waiting for it.
-    fn next_clip(audio: &mut AudioEnds, line: usize) -> Option<Clip> {
+    pub(super) fn next_clip(audio: &mut AudioEnds, line: usize) -> Option<Clip> {
         let mut found = None;
         wait_until("a clip message", || match audio.from_worker.pop() {
             Ok(ToAudio::Clip { line: l, clip }) if l == line => {
@@ -606,12 +549,63 @@ mod tests {
             assert!(first.status.line(line).message.is_empty(), "rendered, not cached");
         }
         let clip = next_clip(&mut first.audio, 0).expect("line 1's render reaches the audio thread");
-        assert!(clip.len() > 1000);
+        assert!(clip.samples.len() > 1000);
 
         let mut second = start(vec![Line::new("First line."), Line::new("Second line.")], cache.path());
         wait_until("the cached renders", || settled(&second.status, 0) && settled(&second.status, 1));
         assert_eq!(second.status.line(0).message, "from the render cache");
         assert_eq!(next_clip(&mut second.audio, 0).expect("cached clip"), clip, "the cache returns the same audio");
+    }
+
+    /// The resamplers the worker sends before line 0's next render, by rates.
+    fn resamplers_before_a_render(audio: &mut AudioEnds) -> Vec<(u32, u32)> {
+        let mut rates = Vec::new();
+        wait_until("a render", || match audio.from_worker.pop() {
+            Ok(ToAudio::Resampler(r)) => {
+                rates.push((r.source_rate(), r.target_rate()));
+                false
+            }
+            Ok(ToAudio::Clip { line, clip }) => line == 0 && clip.is_some(),
+            Err(_) => false,
+        });
+        rates
+    }
+
+    #[test]
+    fn the_voices_get_resamplers_from_the_models_rate_to_the_hosts_before_its_first_render() {
+        let cache = tempfile::tempdir().unwrap();
+        let mut running = start(vec![Line::new("Resampled.")], cache.path());
+        let model_rate = 48_000; // the demo checkpoint is a VoxCPM2
+        assert_eq!(resamplers_before_a_render(&mut running.audio), [(model_rate, 48_000); VOICES]);
+
+        // A reactivation at another host rate: the worker follows it, ahead of the next render.
+        running.audio.host_rate.store(44_100, Ordering::Release);
+        running.params.project_mut().lines[0].text = "Resampled again.".into();
+        assert_eq!(resamplers_before_a_render(&mut running.audio), [(model_rate, 44_100); VOICES]);
+    }
+
+    #[test]
+    fn a_render_is_served_from_the_cache_only_to_the_model_that_made_it() {
+        let cache = tempfile::tempdir().unwrap();
+        let mut running = start(vec![Line::new("Cached per model.")], cache.path());
+        let ready = |running: &Running| {
+            wait_until("the line", || settled(&running.status, 0));
+            running.status.line(0)
+        };
+        assert!(next_clip(&mut running.audio, 0).is_some());
+        assert_eq!(ready(&running).message, "", "rendered, not cached");
+
+        // The same weights under another folder: another model as far as the cache knows.
+        let other = fresh_demo_model();
+        running.params.project_mut().model = Some(other.path().to_owned());
+        assert!(next_clip(&mut running.audio, 0).is_none(), "the first model's render is withdrawn");
+        assert!(next_clip(&mut running.audio, 0).is_some());
+        assert_eq!(ready(&running).message, "", "rendered again, not the first model's render");
+
+        running.params.project_mut().model = Some(demo_model());
+        assert!(next_clip(&mut running.audio, 0).is_none());
+        assert!(next_clip(&mut running.audio, 0).is_some());
+        assert_eq!(ready(&running).message, "from the render cache", "the first model's own render");
     }
 
     #[test]
@@ -697,8 +691,8 @@ mod tests {
         let file = exports.path().join("voxcpm-line-1.wav");
         wait_until("the export note", || running.status.model().notes.iter().any(|n| n.contains("exported")));
         let (samples, rate) = voxcpm_engine::audio_io::read_wav_mono(&file).unwrap();
-        assert_eq!(rate, 48_000);
-        assert_eq!(samples, clip.to_vec());
+        assert_eq!(rate, clip.sample_rate, "the rate the model rendered at");
+        assert_eq!(samples, clip.samples.to_vec());
 
         running.commands.send(Command::Export(5)).unwrap();
         wait_until("the refusal", || running.status.model().notes.iter().any(|n| n.contains("nothing to export")));
@@ -736,7 +730,7 @@ mod tests {
         assert!(note.contains(&exports.path().display().to_string()), "{note}");
         assert!(note.contains("No space left on device"), "{note}");
         let (samples, _) = voxcpm_engine::audio_io::read_wav_mono(&file).unwrap();
-        assert_eq!(samples, clip.to_vec(), "the earlier export is untouched");
+        assert_eq!(samples, clip.samples.to_vec(), "the earlier export is untouched");
         running.status.clear_notes();
 
         // A folder under a regular file (ENOTDIR): unwritable for root too, unlike chmod.
@@ -760,174 +754,5 @@ mod tests {
         assert!(report.message.starts_with("not cached"), "{report:?}");
         assert!(report.message.contains(&file.display().to_string()), "{report:?}");
         assert!(report.message.contains("Not a directory"), "{report:?}");
-    }
-
-    /// A stream that hands out scripted chunks and errors.
-    struct Scripted(Vec<voxcpm_engine::Result<Option<Vec<f32>>>>);
-
-    impl Chunks for Scripted {
-        fn next_chunk_timeout(&mut self, _timeout: Duration) -> voxcpm_engine::Result<Option<Vec<f32>>> {
-            if self.0.is_empty() { Ok(None) } else { self.0.remove(0) }
-        }
-    }
-
-    /// Plays `frames` samples at 48 kHz in blocks.
-    fn render(player: &mut Player, frames: usize) -> Vec<f32> {
-        let mut mix = vec![0.0; frames];
-        for block in mix.chunks_mut(256) {
-            player.render(block, false);
-        }
-        mix
-    }
-
-    #[test]
-    fn a_live_stream_failing_midway_keeps_what_played_then_fails_its_line_and_the_next_line_plays() {
-        let (audio, ends) = handoff::channels();
-        let (params, status) = (Arc::new(VoxParams::default()), Arc::new(Status::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let cache = tempfile::tempdir().unwrap();
-        let mut worker = WorkerState::new(
-            params,
-            Arc::clone(&status),
-            ends,
-            channel().1,
-            stop,
-            RenderCache::new(cache.path().into()),
-        );
-        let mut player = Player::new(audio, Arc::clone(&status), Arc::new(EditorTriggers::default()));
-        player.prepare(48_000, 48_000).unwrap();
-        status.set_line_count(2);
-        let live = TriggerMode { cut: true, live: true };
-
-        player.begin_block();
-        player.trigger(0, live, false);
-        let (line, token) = worker.take_audio_messages().expect("the live trigger");
-        let failing = Scripted(vec![
-            Ok(Some(vec![0.25; 300])),
-            Ok(Some(vec![0.5; 200])),
-            Err(voxcpm_engine::Error::NonFinite { stage: "the decoded audio" }),
-        ]);
-        let outcome = worker.feed_live(failing, token);
-        assert_eq!(worker.finish_live(line, token, outcome), None);
-        let report = status.line(0);
-        assert_eq!(report.state, LineState::Failed);
-        assert!(report.message.contains("non-finite values (NaN/Inf) in the decoded audio"), "{report:?}");
-        let played = render(&mut player, 2000);
-        assert_eq!(played[..300], [0.25; 300], "what was streamed before the failure plays");
-        assert_eq!(played[300..500], [0.5; 200]);
-        assert!(played[500..].iter().all(|s| *s == 0.0), "then silence");
-        assert!(!player.is_playing(), "the voice has ended");
-
-        player.begin_block();
-        player.trigger(1, live, false);
-        let (line, token) = worker.take_audio_messages().expect("the next live trigger");
-        let outcome = worker.feed_live(Scripted(vec![Ok(Some(vec![0.75; 100]))]), token);
-        assert_eq!(worker.finish_live(line, token, outcome), None);
-        let played = render(&mut player, 1000);
-        assert_eq!(played[..100], [0.75; 100], "the next line plays");
-        assert!(played[100..].iter().all(|s| *s == 0.0));
-        assert_ne!(status.state(1), LineState::Failed);
-    }
-
-    /// A stream whose every read first lets the audio thread play a block, as it would
-    /// meanwhile; counts the chunks taken.
-    struct PlayedMeanwhile<'a> {
-        player: &'a mut Player,
-        chunks: Vec<Vec<f32>>,
-        taken: usize,
-    }
-
-    impl Chunks for PlayedMeanwhile<'_> {
-        fn next_chunk_timeout(&mut self, _timeout: Duration) -> voxcpm_engine::Result<Option<Vec<f32>>> {
-            render(self.player, 1000);
-            self.taken += 1;
-            Ok(self.chunks.get(self.taken - 1).cloned())
-        }
-    }
-
-    impl<T: Chunks> Chunks for &mut T {
-        fn next_chunk_timeout(&mut self, timeout: Duration) -> voxcpm_engine::Result<Option<Vec<f32>>> {
-            (**self).next_chunk_timeout(timeout)
-        }
-    }
-
-    /// A live voice silenced by a NaN stops its stream: the worker cancels it rather than
-    /// generating on into a ring nobody reads (which blocks once it is full).
-    #[test]
-    fn a_live_stream_whose_voice_stopped_is_cancelled() {
-        let (audio, ends) = handoff::channels();
-        let status = Arc::new(Status::default());
-        let cache = tempfile::tempdir().unwrap();
-        let mut worker = WorkerState::new(
-            Arc::new(VoxParams::default()),
-            Arc::clone(&status),
-            ends,
-            channel().1,
-            Arc::new(AtomicBool::new(false)),
-            RenderCache::new(cache.path().into()),
-        );
-        let mut player = Player::new(audio, Arc::clone(&status), Arc::new(EditorTriggers::default()));
-        player.prepare(48_000, 48_000).unwrap();
-        status.set_line_count(1);
-        player.begin_block();
-        player.trigger(0, TriggerMode { cut: true, live: true }, false);
-        let (_, token) = worker.take_audio_messages().expect("the live trigger");
-        let mut chunks = vec![vec![0.25; 300], vec![f32::NAN; 10]];
-        chunks.extend((0..100).map(|_| vec![0.5; 200]));
-        let mut stream = PlayedMeanwhile { player: &mut player, chunks, taken: 0 };
-        assert_eq!(worker.feed_live(&mut stream, token), Ok(None));
-        assert!(stream.taken <= 4, "the stream went on after its voice stopped: {} chunks taken", stream.taken);
-    }
-
-    #[test]
-    fn a_live_stream_the_engine_refuses_fails_its_line_and_plays_once_fixed() {
-        let cache = tempfile::tempdir().unwrap();
-        let voice = Some(PathBuf::from("/nonexistent/live-voice.wav"));
-        let mut running = start(vec![Line { text: "Live.".into(), voice }], cache.path());
-        switch_on(&running.params.live);
-        running.status.request_scan();
-        wait_until("a scan in live mode", || running.status.worker_has_scanned());
-        assert_eq!(running.status.state(0), LineState::Absent, "live mode renders nothing ahead");
-        wait_until("the model", || running.status.model().summary.starts_with("ready"));
-
-        assert!(running.audio.to_worker.push(ToWorker::Live { line: 0, token: 1 }).is_ok());
-        wait_until("the failure", || running.status.state(0) == LineState::Failed);
-        assert!(running.status.line(0).message.contains("live-voice.wav"), "{:?}", running.status.line(0));
-        assert_eq!(live_segments(&mut running.audio, 1), (0, true), "no audio, and the voice is told it ended");
-
-        running.params.project_mut().lines[0].voice = None;
-        assert!(running.audio.to_worker.push(ToWorker::Live { line: 0, token: 2 }).is_ok());
-        let (samples, ended) = live_segments(&mut running.audio, 2);
-        assert!(ended && samples > 1000, "{samples} samples");
-        assert_eq!(running.status.state(0), LineState::Absent, "the failure is cleared");
-    }
-
-    #[test]
-    fn a_live_trigger_while_the_model_loads_streams_once_it_has_loaded() {
-        let cache = tempfile::tempdir().unwrap();
-        let mut running = start(vec![Line::new("Live while loading.")], cache.path());
-        let model = fresh_demo_model();
-        running.params.project_mut().model = Some(model.path().to_owned());
-        switch_on(&running.params.live);
-        assert!(running.audio.to_worker.push(ToWorker::Live { line: 0, token: 1 }).is_ok());
-        let (samples, _) = live_segments(&mut running.audio, 1);
-        assert!(samples > 1000, "{:?}", running.status.line(0));
-        assert_ne!(running.status.state(0), LineState::Failed);
-    }
-
-    /// The samples announced for live stream `token` up to its end, and whether it ended.
-    fn live_segments(audio: &mut AudioEnds, token: u32) -> (usize, bool) {
-        let mut samples = 0;
-        let mut ended = false;
-        wait_until("the stream's end", || {
-            while let Ok(segment) = audio.live_segments.pop() {
-                if segment.token == token {
-                    samples += segment.len;
-                    ended |= segment.end;
-                }
-            }
-            ended
-        });
-        (samples, ended)
     }
 }

@@ -15,9 +15,11 @@
 //! Work is split over rayon's pool by groups of panels (and by row blocks for long inputs);
 //! each task writes its own columns of the output. Within a task the inner dimension is walked
 //! in blocks that stay in L1 while every row block uses them. The micro-kernel is AVX-512F,
-//! AVX2 + FMA or plain Rust, whichever the CPU runs (see `x86.rs`).
+//! AVX2 + FMA or plain Rust: the best the CPU runs, or the one `VOXCPM_KERNEL` names (see
+//! `level.rs` and `x86.rs`).
 
 pub mod conv;
+mod level;
 mod portable;
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -26,6 +28,7 @@ use std::marker::PhantomData;
 
 use rayon::prelude::*;
 
+pub use level::{LEVEL_VARIABLE, Level, LevelError, level, selected_level};
 pub use portable::{bf16_bits, round_to_bf16};
 
 /// Output columns per panel.
@@ -89,14 +92,6 @@ impl WeightElement for u16 {
     fn panel_depth(k: usize) -> usize {
         k.next_multiple_of(2)
     }
-}
-
-/// Whether bf16 products run natively (AVX-512 BF16) rather than emulated at f32 speed.
-pub fn has_bf16_dot() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return x86::has_bf16_dot();
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 /// What a bf16 matrix computes its products in (an f32 matrix always computes in f32).
@@ -180,7 +175,7 @@ impl PackedMatrix {
             Panels::Bf16 { bits, products: Products::F32 } => self.run(bits, &F32Inputs::new(x, k), m, bias, &mut out),
             Panels::Bf16 { bits, products: Products::Bf16 } => {
                 #[cfg(target_arch = "x86_64")]
-                if x86::has_bf16_dot() {
+                if level().native_bf16() {
                     let pairs = k.div_ceil(2);
                     let x = x86::to_bf16_pairs(x, m, k);
                     self.run(bits, &Bf16PairInputs { x: &x, pairs }, m, bias, &mut out);
@@ -303,8 +298,8 @@ impl BlockKernel for Bf16PairInputs<'_> {
         let x = &self.x[first_row * self.pairs + first_pair..];
         assert!(acc.len() <= DOT_ROWS && w.len() >= pairs * 2 * PANEL);
         assert!(x.len() >= (acc.len() - 1) * self.pairs + pairs);
-        // SAFETY: the CPU has AVX-512 BF16 (this input type is only built then); the lengths
-        // are checked above.
+        // SAFETY: the CPU has AVX-512 BF16 (this input type is only built at the level that
+        // needs it, which is only selected where the CPU runs it); the lengths are checked above.
         unsafe { x86::dot_kernel(x, acc, self.pairs, pairs, w, depth > 0) };
     }
 }
@@ -314,13 +309,9 @@ struct SharedOutput(*mut f32);
 // SAFETY: tasks write disjoint (row, column) ranges; the buffer outlives the parallel loop.
 unsafe impl Sync for SharedOutput {}
 
-/// Rows the fastest available f32-input kernel takes per call.
+/// Rows the f32-input kernel in use takes per call.
 fn kernel_rows() -> usize {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(level) = x86::level() {
-        return level.max_rows();
-    }
-    portable::MAX_ROWS
+    level().max_rows()
 }
 
 /// The block size that splits `rows` into as few blocks of at most `max` as possible, as evenly
@@ -339,11 +330,13 @@ fn micro_kernel<T: WeightElement>(
     w: &[T],
     accumulate: bool,
 ) {
-    assert!(acc.len() <= kernel_rows() && w.len() >= T::panel_depth(depth) * PANEL);
+    let level = level();
+    assert!(acc.len() <= level.max_rows() && w.len() >= T::panel_depth(depth) * PANEL);
     assert!(x.len() >= (acc.len() - 1) * stride + depth);
     #[cfg(target_arch = "x86_64")]
-    if let Some(level) = x86::level() {
-        // SAFETY: the CPU has `level`; the slice lengths and row count are checked above.
+    if level != Level::Portable {
+        // SAFETY: the CPU runs `level` (only such a level is selected); the slice lengths and
+        // row count are checked above.
         unsafe { x86::micro_kernel(level, x, acc, stride, depth, w, accumulate) };
         return;
     }
@@ -352,7 +345,12 @@ fn micro_kernel<T: WeightElement>(
 
 /// Rearranges an `[n, k]` row-major matrix into panels (in parallel: this runs at load over
 /// gigabytes of weights).
+///
+/// # Panics
+/// When `VOXCPM_KERNEL` cannot be honoured: the level is resolved here so that a model's load
+/// fails with the reason, rather than its first product.
 fn pack<T: WeightElement>(rows: &[T], n: usize, k: usize) -> Vec<T> {
+    level();
     assert_eq!(rows.len(), n * k, "weight is not [{n}, {k}]");
     let panel_len = T::panel_depth(k) * PANEL;
     let mut packed = vec![T::default(); n.div_ceil(PANEL) * panel_len];
@@ -471,13 +469,7 @@ mod tests {
         let w = values(k * PANEL, 5);
         let bits = to_bf16(&values(u16::panel_depth(k) * PANEL, 6));
         #[cfg(target_arch = "x86_64")]
-        let levels: Vec<x86::Level> = match x86::level() {
-            Some(x86::Level::Avx512) => vec![x86::Level::Avx512, x86::Level::Avx2],
-            Some(x86::Level::Avx2) => vec![x86::Level::Avx2],
-            None => Vec::new(),
-        };
-        #[cfg(target_arch = "x86_64")]
-        for level in levels {
+        for level in Level::supported().into_iter().filter(|&level| level != Level::Portable) {
             for rows in 1..=level.max_rows() {
                 for accumulate in [false, true] {
                     let (mut fast, mut plain) = (vec![[0.5; PANEL]; rows], vec![[0.5; PANEL]; rows]);
@@ -494,7 +486,7 @@ mod tests {
             }
         }
         #[cfg(target_arch = "x86_64")]
-        if x86::has_bf16_dot() {
+        if Level::Avx512Bf16.is_supported() {
             let pairs = x86::to_bf16_pairs(&x, 12, k);
             let rounded: Vec<f32> = x.iter().copied().map(round_to_bf16).collect();
             for rows in 1..=DOT_ROWS {
@@ -520,7 +512,8 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn simd_bf16_rounding_matches_the_scalar_one() {
-        if !x86::has_bf16_dot() {
+        if !Level::Avx512Bf16.is_supported() {
+            println!("skipped: this CPU has no AVX-512 BF16");
             return;
         }
         let (m, k) = (3, 71);

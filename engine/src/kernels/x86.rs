@@ -1,4 +1,4 @@
-//! x86-64 micro-kernels, picked at run time by what the CPU has:
+//! x86-64 micro-kernels, one set per [`Level`] above the portable one:
 //! - AVX-512F: up to 12 rows × 16 columns, one register per row, so a 22-row LocDiT input is two
 //!   passes over each weight block;
 //! - AVX2 + FMA: up to 6 rows × 16 columns in 12 registers;
@@ -16,45 +16,18 @@ use std::arch::x86_64::{
     _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_loadu_si512, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_ps,
     _mm512_slli_epi32, _mm512_storeu_ps, _mm512_storeu_si512,
 };
-use std::sync::OnceLock;
 
-use super::{PANEL, WeightElement};
+use super::{Level, PANEL, WeightElement};
 
-/// The widest kernel this CPU runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Avx512,
-    Avx2,
-}
-
-impl Level {
-    /// Rows one call of this level's kernel takes.
-    pub fn max_rows(self) -> usize {
-        match self {
-            Level::Avx512 => 12,
-            Level::Avx2 => 6,
-        }
+/// Whether the CPU has the instructions `level`'s kernels use (AVX-512 BF16: e.g. Zen 4,
+/// Sapphire Rapids). The standard library caches the detection.
+pub fn runs(level: Level) -> bool {
+    match level {
+        Level::Portable => true,
+        Level::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+        Level::Avx512 => is_x86_feature_detected!("avx512f"),
+        Level::Avx512Bf16 => is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16"),
     }
-}
-
-/// `None` where neither kernel can run (the portable one is used).
-pub fn level() -> Option<Level> {
-    static LEVEL: OnceLock<Option<Level>> = OnceLock::new();
-    *LEVEL.get_or_init(|| {
-        if is_x86_feature_detected!("avx512f") {
-            Some(Level::Avx512)
-        } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            Some(Level::Avx2)
-        } else {
-            None
-        }
-    })
-}
-
-/// Whether the CPU multiplies bf16 pairs natively (AVX-512 BF16, e.g. Zen 4, Sapphire Rapids).
-pub fn has_bf16_dot() -> bool {
-    static BF16: OnceLock<bool> = OnceLock::new();
-    *BF16.get_or_init(|| is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16"))
 }
 
 /// Loads two consecutive depths of a panel as f32 (every [`WeightElement`] has it on x86-64).
@@ -168,8 +141,8 @@ fn prefetch_ahead<T>(w: *const T, at: usize) {
 /// `acc[r][j] (+)= Σ_{i<depth} x[r·stride + i] · w(i, j)` for every row of `acc`.
 ///
 /// # Safety
-/// The CPU has `level`; `x` holds `(acc.len() - 1)·stride + depth` elements and `w` a panel
-/// block of `depth.next_multiple_of(2)` depths; `acc.len() ≤ level.max_rows()`.
+/// The CPU [`runs`] `level`; `x` holds `(acc.len() - 1)·stride + depth` elements and `w` a
+/// panel block of `depth.next_multiple_of(2)` depths; `acc.len() ≤ level.max_rows()`.
 pub unsafe fn micro_kernel<T: WeightElement>(
     level: Level,
     x: &[f32],
@@ -188,11 +161,12 @@ pub unsafe fn micro_kernel<T: WeightElement>(
             }
         };
     }
-    // SAFETY (every arm): the caller's contract.
+    // SAFETY: every arm relies on the caller's contract alone.
     unsafe {
         match level {
-            Level::Avx512 => rows!(kernel512: 1 2 3 4 5 6 7 8 9 10 11 12),
+            Level::Avx512 | Level::Avx512Bf16 => rows!(kernel512: 1 2 3 4 5 6 7 8 9 10 11 12),
             Level::Avx2 => rows!(kernel256: 1 2 3 4 5 6),
+            Level::Portable => unreachable!("the portable level has no x86 kernel"),
         }
     }
 }
@@ -201,8 +175,8 @@ pub unsafe fn micro_kernel<T: WeightElement>(
 /// one u32, the even depth in the low half) and `w` a bf16 panel block.
 ///
 /// # Safety
-/// [`has_bf16_dot`]; `x` holds `(acc.len() - 1)·stride + pairs` and `w` `pairs·32` elements;
-/// `acc.len() ≤ 12`.
+/// The CPU [`runs`] [`Level::Avx512Bf16`]; `x` holds `(acc.len() - 1)·stride + pairs` and `w`
+/// `pairs·32` elements; `acc.len() ≤ 12`.
 pub unsafe fn dot_kernel(
     x: &[u32],
     acc: &mut [[f32; PANEL]],
@@ -220,7 +194,7 @@ pub unsafe fn dot_kernel(
             }
         };
     }
-    // SAFETY (every arm): the caller's contract.
+    // SAFETY: every arm relies on the caller's contract alone.
     unsafe { rows!(1 2 3 4 5 6 7 8 9 10 11 12) }
 }
 
@@ -355,9 +329,9 @@ unsafe fn dot512<const R: usize>(
 }
 
 /// `x` `[m, k]` rounded to bf16 (to nearest, ties to even) as rows of `k.div_ceil(2)` pairs,
-/// an odd last input paired with zero. Needs [`has_bf16_dot`].
+/// an odd last input paired with zero. Needs a CPU that [`runs`] [`Level::Avx512Bf16`].
 pub fn to_bf16_pairs(x: &[f32], m: usize, k: usize) -> Vec<u32> {
-    assert!(has_bf16_dot() && x.len() == m * k);
+    assert!(runs(Level::Avx512Bf16) && x.len() == m * k);
     let pairs = k.div_ceil(2);
     let mut out = vec![0u32; m * pairs];
     for (row, packed) in x.chunks_exact(k).zip(out.chunks_exact_mut(pairs)) {

@@ -2,6 +2,7 @@
 
 pub mod audio_vae;
 pub mod cfm;
+mod conv;
 pub mod embedding;
 pub mod fsq;
 pub mod kv_cache;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use burn::tensor::module::linear;
-use burn::tensor::{Device, FloatDType, Tensor, TensorData};
+use burn::tensor::{FloatDType, Tensor, TensorData};
 
 use super::lora::LoraDelta;
 use crate::error::{Error, Result};
@@ -19,15 +19,15 @@ pub struct Linear {
     pub lora: Option<LoraDelta>,
 }
 
-/// Where the weight lives, by device. (A few hundred of these exist: the size of the tensor
-/// handle in one variant does not matter.)
+/// Who multiplies by the weight, as the loader chose. (A few hundred of these exist: the size
+/// of the tensor handle in one variant does not matter.)
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)]
 enum LinearWeight {
-    /// The CPU backend: packed panels in the checkpoint's precision, multiplied by
+    /// The CPU kernels: packed panels in the checkpoint's precision, multiplied by
     /// [`crate::kernels`] (shared, so a cloned model holds its weights once).
     Packed { matrix: Arc<PackedMatrix>, bias: Option<Arc<[f32]>> },
-    /// Other backends: an `[in, out]` tensor for burn's matmul.
+    /// burn's ops: an `[in, out]` tensor for burn's matmul.
     Tensor { weight: Tensor<2>, bias: Option<Tensor<1>> },
 }
 
@@ -36,7 +36,7 @@ impl Linear {
     pub fn load(w: &mut WeightLoader, name: &str, d_in: usize, d_out: usize, bias: bool) -> Self {
         let weight_name = format!("{name}.weight");
         let bias_name = format!("{name}.bias");
-        let weight = if *w.device() == Device::flex() {
+        let weight = if w.uses_cpu_kernels() {
             let matrix = Arc::new(w.packed_linear(&weight_name, d_in, d_out));
             let bias = bias.then(|| w.values(&bias_name, &[d_out]).unwrap_or_else(|| vec![0.0; d_out]).into());
             LinearWeight::Packed { matrix, bias }

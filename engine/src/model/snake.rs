@@ -1,12 +1,13 @@
 //! Snake, the AudioVAE's activation: `x + sin²(αx)/(α + 1e-9)`, α per channel.
 //!
-//! On the CPU it is one pass over the samples (not five tensor ops, each a full read and write
-//! of the activations), with a sin² the compiler vectorises: libm's scalar `sinf` alone was
-//! 12 % of a benchmark run that encodes reference audio.
+//! With the CPU kernels (the weight loader decides) it is one pass over the samples (not five
+//! tensor ops, each a full read and write of the activations), with a sin² the compiler
+//! vectorises: libm's scalar `sinf` alone was 12 % of a benchmark run that encodes reference
+//! audio.
 
 use std::sync::Arc;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::nn::to_vec;
@@ -16,36 +17,56 @@ use crate::weights::WeightLoader;
 /// few frames each).
 const SAMPLES_PER_TASK: usize = 16_384;
 
+/// The official `1/(α + 1e-9)`: finite where a channel's α is 0.
+const ALPHA_EPS: f32 = 1e-9;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Snake {
-    alpha: Tensor<3>,
-    inv_alpha: Tensor<3>,
-    /// `(α, 1/(α + 1e-9))` per channel, for the CPU pass.
-    per_channel: Arc<[(f32, f32)]>,
+    alpha: Alpha,
+}
+
+/// α in the form the chosen path reads it, as the loader decided. (A few dozen of these exist:
+/// the size of the tensor handles in one variant does not matter.)
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+enum Alpha {
+    /// `(α, 1/(α + 1e-9))` per channel, for the fused CPU pass.
+    PerChannel(Arc<[(f32, f32)]>),
+    /// `[1, C, 1]` tensors for burn's ops.
+    Tensor { alpha: Tensor<3>, inv_alpha: Tensor<3> },
 }
 
 impl Snake {
     pub(crate) fn load(w: &mut WeightLoader, name: &str, channels: usize) -> Self {
-        let alpha = w.tensor(&format!("{name}.alpha"), [1, channels, 1]);
-        let inv_alpha = (alpha.clone() + 1e-9).recip();
-        let values = |t: &Tensor<3>| to_vec(t.clone()).expect("converted to f32 by to_vec");
-        let per_channel = values(&alpha).into_iter().zip(values(&inv_alpha)).collect();
-        Snake { alpha, inv_alpha, per_channel }
+        let name = format!("{name}.alpha");
+        let alpha = if w.uses_cpu_kernels() {
+            // A missing α reads as zeros, as the loader's stand-in tensor would; never run.
+            let values = w.values(&name, &[1, channels, 1]).unwrap_or_else(|| vec![0.0; channels]);
+            Alpha::PerChannel(values.into_iter().map(|a| (a, 1.0 / (a + ALPHA_EPS))).collect())
+        } else {
+            let alpha = w.tensor(&name, [1, channels, 1]);
+            let inv_alpha = (alpha.clone() + f64::from(ALPHA_EPS)).recip();
+            Alpha::Tensor { alpha, inv_alpha }
+        };
+        Snake { alpha }
     }
 
     /// `x` `[B, C, T]`.
     pub(crate) fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let per_channel = match &self.alpha {
+            Alpha::PerChannel(per_channel) => per_channel,
+            Alpha::Tensor { alpha, inv_alpha } => {
+                let s = (x.clone() * alpha.clone()).sin();
+                return x + inv_alpha.clone() * s.square();
+            }
+        };
         let device = x.device();
-        if device != Device::flex() {
-            let s = (x.clone() * self.alpha.clone()).sin();
-            return x + self.inv_alpha.clone() * s.square();
-        }
         let dims = x.dims();
         let mut values = to_vec(x).expect("converted to f32 by to_vec");
         // Rows in parallel, grouped so that each task has some thousands of samples.
         let rows_per_task = (SAMPLES_PER_TASK / dims[2].max(1)).max(1);
         values.par_chunks_mut(dims[2].max(1)).with_min_len(rows_per_task).enumerate().for_each(|(row, samples)| {
-            let (alpha, inv_alpha) = self.per_channel[row % dims[1]];
+            let (alpha, inv_alpha) = per_channel[row % dims[1]];
             for v in samples {
                 *v += inv_alpha * sin_squared(*v * alpha);
             }

@@ -115,9 +115,13 @@ pub fn resolve(request: &DeviceRequest, precision: Precision) -> ResolvedDevice 
             Some("the cpu computes in f32 (or bf16) over the checkpoint's own weights; f16 applies to GPUs".into()),
         ),
         (DeviceRequest::Cpu, Precision::Bf16) => {
-            let note = (!crate::kernels::has_bf16_dot()).then(|| {
-                "this CPU has no AVX-512 BF16: bf16 products are emulated, at the speed of f32 ones".to_owned()
-            });
+            let note = match crate::kernels::selected_level() {
+                Ok(level) if level.native_bf16() => None,
+                Ok(level) => Some(format!(
+                    "the {level} kernels have no AVX-512 BF16: bf16 products are emulated, at the speed of f32 ones"
+                )),
+                Err(error) => Some(error.to_string()),
+            };
             ResolvedDevice::cpu(Precision::Bf16, note)
         }
         (DeviceRequest::Cpu, Precision::F32) => ResolvedDevice::cpu(Precision::F32, None),
@@ -240,7 +244,7 @@ mod tests {
     fn the_cpu_computes_bf16_products_and_says_when_they_are_emulated() {
         let resolved = resolve(&DeviceRequest::Cpu, Precision::Bf16);
         assert_eq!((resolved.name.as_str(), resolved.precision), ("cpu", Precision::Bf16));
-        assert_eq!(resolved.fallback_reason.is_some(), !crate::kernels::has_bf16_dot());
+        assert_eq!(resolved.fallback_reason.is_some(), !crate::kernels::level().native_bf16());
         assert_eq!(Precision::Bf16.cpu_products(), Products::Bf16);
         assert_eq!(Precision::F16.cpu_products(), Products::F32);
     }

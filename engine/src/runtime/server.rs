@@ -21,6 +21,7 @@ use super::stream::{SpeechStream, StreamEvent};
 use crate::denoise::Denoiser;
 use crate::error::{Error, Result, panic_message};
 use crate::hub;
+use crate::kernels;
 use crate::noise::SeededNoise;
 use crate::pipeline::{Progress, SpeechRequest, TextToSpeech};
 use crate::wav;
@@ -58,6 +59,9 @@ pub struct ServerInfo {
     pub denoiser: bool,
     /// Patches generated since start, by every request (cancelled ones included).
     pub patches_generated: u64,
+    /// The CPU kernels this process runs (the best the CPU has, or `VOXCPM_KERNEL`'s choice),
+    /// or why `VOXCPM_KERNEL` cannot be honoured (a cpu model then fails to load, saying so).
+    pub cpu_kernels: std::result::Result<kernels::Level, kernels::LevelError>,
 }
 
 /// Generated speech.
@@ -224,6 +228,7 @@ impl Server {
             stream_count: self.shared.streams.load(Ordering::Relaxed),
             denoiser: self.shared.denoiser,
             patches_generated: self.shared.patches.load(Ordering::Relaxed),
+            cpu_kernels: kernels::selected_level(),
         }
     }
 

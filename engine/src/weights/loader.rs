@@ -27,6 +27,8 @@ pub struct WeightLoader<'a> {
     force_f32: bool,
     /// What the CPU's packed linear layers compute their products in.
     products: Products,
+    /// See [`uses_cpu_kernels`](Self::uses_cpu_kernels).
+    cpu_kernels: bool,
 }
 
 impl<'a> WeightLoader<'a> {
@@ -45,6 +47,7 @@ impl<'a> WeightLoader<'a> {
             requested: Vec::new(),
             force_f32: false,
             products: Products::F32,
+            cpu_kernels: *device == Device::flex(),
         }
     }
 
@@ -74,6 +77,14 @@ impl<'a> WeightLoader<'a> {
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// Whether the layers with a CPU path (linear, the AudioVAE's convs, Snake) load their
+    /// weights for [`crate::kernels`] and fused loops rather than for burn's ops: on burn's CPU
+    /// (flex) device, where those beat burn's ops, and nowhere else. Answered here, once per
+    /// loader, so that every layer makes the same choice.
+    pub fn uses_cpu_kernels(&self) -> bool {
+        self.cpu_kernels
     }
 
     /// The stored tensor `name`, checked to have `shape` (recorded and `None` otherwise).

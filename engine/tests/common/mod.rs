@@ -1,6 +1,7 @@
 //! Shared by the integration tests: fixture paths, model loading and tolerance checks.
 #![allow(dead_code)]
 
+pub mod bf16_checkpoint;
 pub mod damage;
 pub mod module_checks;
 
@@ -11,8 +12,10 @@ use voxcpm_engine::kernels::Products;
 use voxcpm_engine::model::VoxCpm2;
 use voxcpm_engine::parity::{TensorFile, relative_max_error};
 
+/// engine/tests/fixtures, found from the workspace root: the CLI's tests include this module.
 pub fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate_dir.parent().expect("a workspace member").join("engine/tests/fixtures")
 }
 
 /// The fixture configs with per-module goldens.
@@ -32,8 +35,12 @@ pub fn load_model_on(config: &str, device: &Device) -> VoxCpm2 {
 
 /// A fixture config on `device`, the cpu's linear layers computing in `products`.
 pub fn load_model_with(config: &str, device: &Device, products: Products) -> VoxCpm2 {
-    let dir = fixtures().join(config).join("checkpoint");
-    VoxCpm2::load_with_products(&dir, device, products).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
+    load_model_from(&fixtures().join(config).join("checkpoint"), device, products)
+}
+
+/// The checkpoint in `dir` on `device`, the cpu's linear layers computing in `products`.
+pub fn load_model_from(dir: &std::path::Path, device: &Device, products: Products) -> VoxCpm2 {
+    VoxCpm2::load_with_products(dir, device, products).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
 }
 
 pub fn goldens(config: &str) -> TensorFile {
@@ -79,6 +86,11 @@ pub fn assert_close(what: &str, actual: &[f32], expected: &[f32], tolerance: f32
 pub const LATENT_TOLERANCE: f32 = 1e-4;
 /// Audio tolerance: 1e-3 of the reference's max |value|.
 pub const AUDIO_TOLERANCE: f32 = 1e-3;
+/// Module outputs in f32 sit well inside the end-to-end latent tolerance.
+pub const MODULE_TOLERANCE: f32 = 1e-5;
+/// bf16 against the f32 goldens, for every bf16 check (bf16 products, bf16-stored weights,
+/// modules and a take's first patch alike): see the measurements in `cpu_bf16_parity.rs`.
+pub const BF16_TOLERANCE: f32 = 2e-2;
 
 /// Writes a 16-bit PCM WAV whose sample at (`frame`, `channel`) is `sample(frame, channel)`.
 pub fn write_wav_i16(
@@ -142,6 +154,15 @@ pub fn run_zero_shot_case(
     let (_, shape) = case.latents.as_ref().expect("case has latents");
     assert_eq!(out.latent_shape.to_vec(), *shape, "{}: generated length differs", path.display());
     (case, out, model)
+}
+
+/// The base LM's prefill of `config`'s golden input, by the model in
+/// `<checkpoints>/<config>/checkpoint` computing in `products`.
+pub fn base_lm_prefill(config: &str, checkpoints: &std::path::Path, products: Products) -> Vec<f32> {
+    let model = load_model_from(&checkpoints.join(config).join("checkpoint"), &device(), products);
+    let lm = model.base_lm();
+    let mut cache = lm.new_cache(model.config().max_length);
+    values(lm.forward_cached(tensor(&goldens(config), "base_lm.prefill.input"), &mut cache).unwrap())
 }
 
 /// The first `patch` frames of every latent dimension of a `[dims, frames]` track: what an

@@ -1,6 +1,8 @@
 //! One check per part of the model against its official goldens, on any device and to any
 //! tolerance: the cpu tests run each as its own test, the wgpu tests run them all in f32 and f16.
 
+use std::path::PathBuf;
+
 use burn::tensor::{DType, Device, Tensor, TensorCreationOptions};
 use voxcpm_engine::model::VoxCpm2;
 use voxcpm_engine::model::audio_vae::DecoderStream;
@@ -9,7 +11,7 @@ use voxcpm_engine::parity::TensorFile;
 
 use voxcpm_engine::kernels::Products;
 
-use super::{CONFIGS, assert_close, goldens, load_model_with, tensor_on, tensor_with, values};
+use super::{CONFIGS, assert_close, goldens, load_model_from, tensor_on, tensor_with, values};
 
 /// Where and how closely the modules must match.
 pub struct ModuleChecks {
@@ -17,6 +19,10 @@ pub struct ModuleChecks {
     /// What the cpu's linear layers compute in (other devices ignore it).
     pub products: Products,
     pub tolerance: f32,
+    /// Where each config's model is loaded from: `<checkpoints>/<config>/checkpoint`, the
+    /// [`fixtures`](super::fixtures) or a converted copy of them (such as a bf16 one); goldens always come from
+    /// the fixtures.
+    pub checkpoints: PathBuf,
 }
 
 /// A fixture config loaded on the checks' device, with its goldens.
@@ -41,7 +47,7 @@ impl Loaded<'_> {
 impl ModuleChecks {
     fn on_each_config(&self, check: impl Fn(&Loaded)) {
         for config in CONFIGS {
-            let model = load_model_with(config, &self.device, self.products);
+            let model = load_model_from(&self.checkpoints.join(config).join("checkpoint"), &self.device, self.products);
             check(&Loaded { config, model, goldens: goldens(config), checks: self });
         }
     }

@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! cargo run -p voxcpm-host-tests --features soak --bin soak -- runtime --out bench/soak-runtime-2core.json
-//! cargo build -p voxcpm-engine --bin voxcpm   # the bridge mode drives target/<profile>/voxcpm
+//! cargo build -p voxcpm-cli   # the bridge mode drives target/<profile>/voxcpm
 //! cargo run -p voxcpm-host-tests --features soak --bin soak -- bridge --out bench/soak-bridge-2core.json
 //! cargo run -p voxcpm-host-tests --features soak --bin soak -- plugin --out bench/soak-plugin-2core.json
 //! ```
@@ -884,7 +884,7 @@ impl BridgeTarget {
         });
         assert!(
             binary.is_file(),
-            "{} is missing: build it with `cargo build -p voxcpm-engine --bin voxcpm` (or pass --voxcpm)",
+            "{} is missing: build it with `cargo build -p voxcpm-cli` (or pass --voxcpm)",
             binary.display()
         );
         let scratch = tempfile::tempdir().expect("temp dir");

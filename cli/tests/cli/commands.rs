@@ -1,15 +1,15 @@
-//! The `voxcpm` binary as users run it.
-
-mod common;
+//! The `voxcpm` commands as users run them.
 
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
 use voxcpm_engine::parity::{TensorFile, ZeroShotCase};
 
+use crate::VOXCPM;
+use crate::common::{self, *};
+
 fn voxcpm() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_voxcpm"))
+    Command::new(VOXCPM)
 }
 
 /// `voxcpm parity --model <fixture checkpoint> --case CASE --out OUT` plus `extra` arguments.

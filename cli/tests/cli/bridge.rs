@@ -2,14 +2,14 @@
 //! (shared/docs/voxcpmex-protocol.md §2): framing with the self-counting length, msgpack maps,
 //! one reply per request in order, streams, errors, EOF and SIGTERM.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
 use rmpv::Value;
+
+use crate::VOXCPM;
+use crate::common::{self, *};
 
 struct Client {
     child: Child,
@@ -19,7 +19,7 @@ struct Client {
 
 impl Client {
     fn start() -> Client {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_voxcpm"))
+        let mut child = Command::new(VOXCPM)
             .arg("bridge")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -261,7 +261,7 @@ fn a_corrupt_frame_length_gets_an_error_reply_and_a_clean_exit() {
 fn a_log_file_receives_what_stderr_must_not() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("bridge.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_voxcpm"))
+    let mut child = Command::new(VOXCPM)
         .args(["bridge", "--log"])
         .arg(&log)
         .stdin(Stdio::piped())
@@ -325,7 +325,7 @@ fn shim(bin: &str) -> Client {
 
 #[test]
 fn the_voxcpmex_shim_hands_the_pipes_to_the_native_bridge() {
-    let mut client = shim(env!("CARGO_BIN_EXE_voxcpm"));
+    let mut client = shim(VOXCPM);
     client.init();
     assert_eq!(get(&client.recv(), "sample_rate"), Some(&Value::from(48000)));
     client.send(vec![("type", "ping".into())]);

@@ -9,7 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use voxcpm_engine::runtime::{GenerateOptions, Server, SpeechStream};
 use voxcpm_engine::wav::{WavFileWriter, write_float_file};
 
-use crate::{EngineArgs, VoiceArgs, setup};
+use crate::args::{EngineArgs, VoiceArgs};
+use crate::setup;
 
 #[derive(clap::Args)]
 pub struct SayArgs {

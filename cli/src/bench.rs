@@ -11,11 +11,10 @@ use voxcpm_engine::model::cfm::{self, CfmSettings};
 use voxcpm_engine::model::nn::to_vec;
 use voxcpm_engine::noise::{NoiseSource, SeededNoise};
 use voxcpm_engine::pipeline::SpeechOptions;
-use voxcpm_engine::runtime::{
-    DeviceRequest, GenerateOptions, Precision, ResolvedDevice, Server, ServerOptions, resolve_device,
-};
+use voxcpm_engine::runtime::{DeviceRequest, GenerateOptions, ResolvedDevice, Server, ServerOptions, resolve_device};
 use voxcpm_engine::wav::write_float_file;
 
+use crate::args::EngineArgs;
 use crate::setup;
 
 /// Median seconds of `runs` calls of `f` (after one warm-up call).
@@ -47,17 +46,11 @@ fn sync<const D: usize>(t: Tensor<D>) -> anyhow::Result<()> {
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Checkpoint directory; default as for `say`.
-    #[arg(long)]
-    model: Option<String>,
-    /// cpu, or a GPU name as for `say` (which must answer: the bench never falls back).
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// What the model computes in: f32, f16 (GPU) or bf16 (cpu).
-    #[arg(long, default_value = "f32", value_parser = crate::parse_precision)]
-    precision: Precision,
+    /// The model, device (which must answer), precision and LoRA adapter to time.
+    #[command(flatten)]
+    engine: EngineArgs,
     /// Flow-matching steps per patch.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = SpeechOptions::default().inference_timesteps)]
     steps: usize,
     /// Timed repetitions per stage (the median is reported).
     #[arg(long, default_value_t = 5)]
@@ -75,23 +68,28 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<serde_json::Value> {
-    let choice = setup::choose(args.model)?;
+    let engine = &args.engine;
+    let choice = setup::choose(engine.model.clone())?;
     let dir = hub::resolve(&choice.model)?;
-    let request = DeviceRequest::parse(&args.device)?;
-    let resolved = resolve_device(&request, args.precision);
+    let request = DeviceRequest::parse(&engine.device)?;
+    let resolved = resolve_device(&request, engine.precision);
     if let Some(reason) = &resolved.fallback_reason {
-        anyhow::bail!("cannot bench on {} ({}): {reason}", args.device, args.precision.name());
+        anyhow::bail!("cannot bench on {} ({}): {reason}", engine.device, engine.precision.name());
     }
-    let mut report = stages(&dir, &resolved, args.steps, args.runs.max(1), args.context.max(1))?;
+    let lora = engine.lora.as_deref();
+    let mut report = stages(&dir, lora, &resolved, args.steps, args.runs.max(1), args.context.max(1))?;
     if args.stream_patches > 0 || args.scaling {
         // The stage model is dropped by now, so the runtime's copy is the only one in memory.
         let options = ServerOptions {
-            device: args.device.clone(),
-            precision: args.precision,
+            device: engine.device.clone(),
+            precision: engine.precision,
             ..ServerOptions::new(&choice.model)
         };
         let server = Server::start(options)?;
         server.await_ready(Duration::MAX)?;
+        if let Some(dir) = lora {
+            server.load_lora(dir)?;
+        }
         let options = stream_options(args.steps, args.stream_patches.max(2));
         if args.stream_patches > 0 {
             report["streaming"] = stream_timing(&server, LINE, &options)?;
@@ -194,10 +192,11 @@ fn stream_timing(server: &Server, text: &str, options: &GenerateOptions) -> anyh
 /// Seconds of reference audio the VAE-encoder stage encodes.
 const REFERENCE_SECONDS: usize = 5;
 
-/// Load time, memory, the median time of each stage of one patch, and the VAE encoder's time
-/// per second of reference.
+/// Load time (with the LoRA adapter applied, if any), memory, the median time of each stage of
+/// one patch, and the VAE encoder's time per second of reference.
 fn stages(
     dir: &Path,
+    lora: Option<&Path>,
     resolved: &ResolvedDevice,
     timesteps: usize,
     runs: usize,
@@ -205,8 +204,16 @@ fn stages(
 ) -> anyhow::Result<serde_json::Value> {
     let start = Instant::now();
     let device = &resolved.device;
-    let model = VoxCpm2::load_with_products(dir, device, resolved.precision.cpu_products())
+    let mut model = VoxCpm2::load_with_products(dir, device, resolved.precision.cpu_products())
         .with_context(|| format!("loading {}", dir.display()))?;
+    let lora = match lora {
+        Some(adapter) => {
+            let (loaded, skipped) =
+                model.load_lora(adapter).with_context(|| format!("applying {}", adapter.display()))?;
+            serde_json::json!({ "adapter": adapter.display().to_string(), "loaded": loaded, "skipped": skipped })
+        }
+        None => serde_json::Value::Null,
+    };
     let load_seconds = start.elapsed().as_secs_f64();
     let rss_after_load = peak_rss_bytes();
     let config = model.config().clone();
@@ -264,6 +271,7 @@ fn stages(
         "timesteps": timesteps,
         "context_positions": context,
         "load_seconds": load_seconds,
+        "lora": lora,
         "peak_rss_bytes_after_load": rss_after_load,
         "seconds_per_patch": {
             "base_lm_step": base_lm_step,

@@ -24,7 +24,8 @@ use voxcpm_engine::script::{Line, read_script};
 use voxcpm_engine::wav::write_float_file;
 use voxcpm_engine::{Error, whole_file};
 
-use crate::{EngineArgs, VoiceArgs, setup};
+use crate::args::{EngineArgs, VoiceArgs};
+use crate::setup;
 
 #[derive(clap::Args)]
 pub struct BatchArgs {

@@ -9,7 +9,7 @@ use indicatif::ProgressBar;
 use voxcpm_engine::hub::{self, ModelChoice, ModelSource};
 use voxcpm_engine::runtime::{Server, ServerOptions};
 
-use crate::EngineArgs;
+use crate::args::EngineArgs;
 
 /// Picks the model (see [`hub::choose`]), with a notice on stderr when it is the demo.
 pub fn choose(flag: Option<String>) -> anyhow::Result<ModelChoice> {

@@ -2,10 +2,20 @@
 
 use voxcpm_engine::runtime::Status;
 
-use crate::{EngineArgs, setup};
+use crate::args::EngineArgs;
+use crate::setup;
 
-pub fn run(engine: EngineArgs, json: bool) -> anyhow::Result<()> {
-    let (server, choice) = setup::start_server(&engine, false)?;
+#[derive(clap::Args)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: InfoArgs) -> anyhow::Result<()> {
+    let (server, choice) = setup::start_server(&args.engine, false)?;
     let info = server.info();
     let status = match &info.status {
         Status::Ready => "ready".to_owned(),
@@ -14,7 +24,7 @@ pub fn run(engine: EngineArgs, json: bool) -> anyhow::Result<()> {
         Status::Stopped => "stopped".to_owned(),
     };
     let dir = info.model_dir.as_ref().map(|d| d.display().to_string());
-    if json {
+    if args.json {
         let report = serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "model": info.model,

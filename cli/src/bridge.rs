@@ -14,8 +14,15 @@ use std::sync::mpsc::{Sender, channel};
 use anyhow::Context;
 use voxcpm_engine::bridge::{Event, Shutdown, serve, spawn_reader};
 
-pub fn run(log: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let sink = match &log {
+#[derive(clap::Args)]
+pub struct BridgeArgs {
+    /// Append a log of requests and errors to this file.
+    #[arg(long)]
+    log: Option<PathBuf>,
+}
+
+pub fn run(args: BridgeArgs) -> anyhow::Result<ExitCode> {
+    let sink = match &args.log {
         Some(path) => OpenOptions::new()
             .create(true)
             .append(true)
@@ -23,7 +30,7 @@ pub fn run(log: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("opening log {}", path.display()))?,
         None => OpenOptions::new().write(true).open(null_device()).context("opening the null device")?,
     };
-    if log.is_some() {
+    if args.log.is_some() {
         let writer = sink.try_clone()?;
         tracing_subscriber::fmt().with_writer(std::sync::Mutex::new(writer)).with_ansi(false).init();
     }

@@ -1,0 +1,372 @@
+//! Live play: a trigger in live mode generates its line now and streams it to the audio thread
+//! through the live ring as it comes, tagged with its rate, after the voices' resamplers for
+//! that rate. A newer trigger replaces the stream; a voice that stops playing it cancels it.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use voxcpm_engine::runtime::SpeechStream;
+
+use super::{TICK, WorkerState, failed, live_spec};
+use crate::handoff::LiveSegment;
+use crate::status::LineReport;
+
+impl WorkerState {
+    /// Streams `line` as live stream `token` until it ends, a newer trigger replaces it, or
+    /// the plugin closes.
+    pub(super) fn serve_live(&mut self, mut line: usize, mut token: u32) {
+        self.follow_model_setting();
+        loop {
+            let next = self.stream_one(line, token);
+            let Some((next_line, next_token)) = next else { return };
+            line = next_line;
+            token = next_token;
+        }
+    }
+
+    /// Streams one live trigger; returns a newer trigger that interrupted it.
+    fn stream_one(&mut self, line: usize, token: u32) -> Option<(usize, u32)> {
+        let outcome = self.open_stream(line).and_then(|stream| self.feed_live(stream, token));
+        self.finish_live(line, token, outcome)
+    }
+
+    /// The live stream of `line` on the current model, which may still be loading (the engine
+    /// serves the stream once it has loaded, or fails it with the load error); a failure of the
+    /// line's last stream is cleared once a new one starts.
+    fn open_stream(&self, line: usize) -> Result<SpeechStream, String> {
+        let model = self.model.as_ref().ok_or_else(|| format!("no model: {}", self.status.model().summary))?;
+        let spec = live_spec(&self.params, line);
+        let stream = model.engine.server.generate_streaming(&spec.text, &spec.options()).map_err(|e| e.to_string())?;
+        self.status.set_line(line, LineReport::default());
+        Ok(stream)
+    }
+
+    /// Passes a stream's chunks to the audio thread until it ends; returns a newer trigger
+    /// that interrupted it, or the error that ended it (possibly after some chunks).
+    fn feed_live(&mut self, mut stream: impl Chunks, token: u32) -> Result<Option<(usize, u32)>, String> {
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            if let Some(newer) = self.take_audio_messages() {
+                // Dropping the stream cancels it; the audio thread skips what is left of it.
+                return Ok(Some(newer));
+            }
+            if self.abandoned_live == Some(token) {
+                return Ok(None);
+            }
+            match stream.next_chunk_timeout(TICK) {
+                Ok(Some(chunk)) => {
+                    let sample_rate = stream
+                        .sample_rate()
+                        .ok_or_else(|| "the stream's audio came without its sample rate".to_owned())?;
+                    // The voice waits for resamplers for the stream's rate: they go first.
+                    if !self.supply_resamplers(sample_rate)? {
+                        return Err("the plugin is not active (no host sample rate)".into());
+                    }
+                    if !self.push_live(&chunk) {
+                        return Ok(None);
+                    }
+                    let segment = LiveSegment { token, len: chunk.len(), end: false, sample_rate };
+                    let _ = self.ends.live_segments.push(segment);
+                }
+                Ok(None) => return Ok(None),
+                Err(voxcpm_engine::Error::Timeout(_)) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+
+    /// Ends live stream `token` unless a newer trigger took over: what was played stays, the
+    /// rest is silence, and a failure marks the line failed.
+    fn finish_live(
+        &mut self,
+        line: usize,
+        token: u32,
+        outcome: Result<Option<(usize, u32)>, String>,
+    ) -> Option<(usize, u32)> {
+        match outcome {
+            Ok(Some(newer)) => return Some(newer),
+            Ok(None) => {}
+            Err(message) => self.status.set_line(line, failed(&message)),
+        }
+        let _ = self.ends.live_segments.push(LiveSegment { token, len: 0, end: true, sample_rate: 0 });
+        None
+    }
+
+    /// Pushes samples into the live ring, waiting for room; false if the plugin closes first.
+    fn push_live(&mut self, mut samples: &[f32]) -> bool {
+        while !samples.is_empty() {
+            let room = self.ends.live_samples.slots().min(samples.len());
+            if room == 0 {
+                if self.stop.load(Ordering::Relaxed) {
+                    return false;
+                }
+                std::thread::sleep(TICK);
+                continue;
+            }
+            if let Ok(mut chunk) = self.ends.live_samples.write_chunk(room) {
+                let (a, b) = chunk.as_mut_slices();
+                let split = a.len();
+                a.copy_from_slice(&samples[..split]);
+                b.copy_from_slice(&samples[split..room]);
+                chunk.commit_all();
+            }
+            samples = &samples[room..];
+        }
+        true
+    }
+}
+
+/// A source of speech chunks: the engine's stream (a scripted one in tests).
+trait Chunks {
+    fn next_chunk_timeout(&mut self, timeout: Duration) -> voxcpm_engine::Result<Option<Vec<f32>>>;
+    /// The rate of its chunks, known once the first has come.
+    fn sample_rate(&self) -> Option<u32>;
+}
+
+impl Chunks for SpeechStream {
+    fn next_chunk_timeout(&mut self, timeout: Duration) -> voxcpm_engine::Result<Option<Vec<f32>>> {
+        SpeechStream::next_chunk_timeout(self, timeout)
+    }
+
+    fn sample_rate(&self) -> Option<u32> {
+        SpeechStream::sample_rate(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::mpsc::channel;
+
+    use super::*;
+    use crate::handoff::{self, AudioEnds, ToWorker};
+    use crate::params::VoxParams;
+    use crate::player::{EditorTriggers, Player, TriggerMode};
+    use crate::project::Line;
+    use crate::render_cache::RenderCache;
+    use crate::status::{LineState, Status};
+    use crate::worker::tests::{fresh_demo_model, start, switch_on, wait_until};
+
+    /// A stream that hands out scripted chunks and errors at a sample rate.
+    struct Scripted(u32, Vec<voxcpm_engine::Result<Option<Vec<f32>>>>);
+
+    impl Chunks for Scripted {
+        fn next_chunk_timeout(&mut self, _timeout: Duration) -> voxcpm_engine::Result<Option<Vec<f32>>> {
+            if self.1.is_empty() { Ok(None) } else { self.1.remove(0) }
+        }
+
+        fn sample_rate(&self) -> Option<u32> {
+            Some(self.0)
+        }
+    }
+
+    /// Plays `frames` samples in blocks, as `process()` does.
+    fn render(player: &mut Player, frames: usize) -> Vec<f32> {
+        let mut mix = vec![0.0; frames];
+        for block in mix.chunks_mut(256) {
+            player.begin_block();
+            player.render(block, false);
+        }
+        mix
+    }
+
+    #[test]
+    fn a_live_stream_failing_midway_keeps_what_played_then_fails_its_line_and_the_next_line_plays() {
+        let (audio, ends) = handoff::channels();
+        let (params, status) = (Arc::new(VoxParams::default()), Arc::new(Status::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let cache = tempfile::tempdir().unwrap();
+        let mut worker = WorkerState::new(
+            params,
+            Arc::clone(&status),
+            ends,
+            channel().1,
+            stop,
+            RenderCache::new(cache.path().into()),
+        );
+        let mut player = Player::new(audio, Arc::clone(&status), Arc::new(EditorTriggers::default()));
+        player.prepare(48_000).unwrap();
+        status.set_line_count(2);
+        let live = TriggerMode { cut: true, live: true };
+
+        player.begin_block();
+        player.trigger(0, live, false);
+        let (line, token) = worker.take_audio_messages().expect("the live trigger");
+        let failing = Scripted(
+            48_000,
+            vec![
+                Ok(Some(vec![0.25; 300])),
+                Ok(Some(vec![0.5; 200])),
+                Err(voxcpm_engine::Error::NonFinite { stage: "the decoded audio" }),
+            ],
+        );
+        let outcome = worker.feed_live(failing, token);
+        assert_eq!(worker.finish_live(line, token, outcome), None);
+        let report = status.line(0);
+        assert_eq!(report.state, LineState::Failed);
+        assert!(report.message.contains("non-finite values (NaN/Inf) in the decoded audio"), "{report:?}");
+        let played = render(&mut player, 2000);
+        assert_eq!(played[..300], [0.25; 300], "what was streamed before the failure plays");
+        assert_eq!(played[300..500], [0.5; 200]);
+        assert!(played[500..].iter().all(|s| *s == 0.0), "then silence");
+        assert!(!player.is_playing(), "the voice has ended");
+
+        player.begin_block();
+        player.trigger(1, live, false);
+        let (line, token) = worker.take_audio_messages().expect("the next live trigger");
+        let outcome = worker.feed_live(Scripted(48_000, vec![Ok(Some(vec![0.75; 100]))]), token);
+        assert_eq!(worker.finish_live(line, token, outcome), None);
+        let played = render(&mut player, 1000);
+        assert_eq!(played[..100], [0.75; 100], "the next line plays");
+        assert!(played[100..].iter().all(|s| *s == 0.0));
+        assert_ne!(status.state(1), LineState::Failed);
+    }
+
+    /// A stream whose every read first lets the audio thread play a block, as it would
+    /// meanwhile; counts the chunks taken.
+    struct PlayedMeanwhile<'a> {
+        player: &'a mut Player,
+        chunks: Vec<Vec<f32>>,
+        taken: usize,
+    }
+
+    impl Chunks for PlayedMeanwhile<'_> {
+        fn next_chunk_timeout(&mut self, _timeout: Duration) -> voxcpm_engine::Result<Option<Vec<f32>>> {
+            render(self.player, 1000);
+            self.taken += 1;
+            Ok(self.chunks.get(self.taken - 1).cloned())
+        }
+
+        fn sample_rate(&self) -> Option<u32> {
+            Some(48_000)
+        }
+    }
+
+    impl<T: Chunks> Chunks for &mut T {
+        fn next_chunk_timeout(&mut self, timeout: Duration) -> voxcpm_engine::Result<Option<Vec<f32>>> {
+            (**self).next_chunk_timeout(timeout)
+        }
+
+        fn sample_rate(&self) -> Option<u32> {
+            (**self).sample_rate()
+        }
+    }
+
+    /// A live voice silenced by a NaN stops its stream: the worker cancels it rather than
+    /// generating on into a ring nobody reads (which blocks once it is full).
+    #[test]
+    fn a_live_stream_whose_voice_stopped_is_cancelled() {
+        let (audio, ends) = handoff::channels();
+        let status = Arc::new(Status::default());
+        let cache = tempfile::tempdir().unwrap();
+        let mut worker = WorkerState::new(
+            Arc::new(VoxParams::default()),
+            Arc::clone(&status),
+            ends,
+            channel().1,
+            Arc::new(AtomicBool::new(false)),
+            RenderCache::new(cache.path().into()),
+        );
+        let mut player = Player::new(audio, Arc::clone(&status), Arc::new(EditorTriggers::default()));
+        player.prepare(48_000).unwrap();
+        status.set_line_count(1);
+        player.begin_block();
+        player.trigger(0, TriggerMode { cut: true, live: true }, false);
+        let (_, token) = worker.take_audio_messages().expect("the live trigger");
+        let mut chunks = vec![vec![0.25; 300], vec![f32::NAN; 10]];
+        chunks.extend((0..100).map(|_| vec![0.5; 200]));
+        let mut stream = PlayedMeanwhile { player: &mut player, chunks, taken: 0 };
+        assert_eq!(worker.feed_live(&mut stream, token), Ok(None));
+        assert!(stream.taken <= 4, "the stream went on after its voice stopped: {} chunks taken", stream.taken);
+    }
+
+    #[test]
+    fn a_live_stream_from_a_16_khz_model_plays_at_its_pitch_and_length_in_a_44_1_khz_host() {
+        let (audio, ends) = handoff::channels();
+        let status = Arc::new(Status::default());
+        let cache = tempfile::tempdir().unwrap();
+        let mut worker = WorkerState::new(
+            Arc::new(VoxParams::default()),
+            Arc::clone(&status),
+            ends,
+            channel().1,
+            Arc::new(AtomicBool::new(false)),
+            RenderCache::new(cache.path().into()),
+        );
+        let mut player = Player::new(audio, Arc::clone(&status), Arc::new(EditorTriggers::default()));
+        player.prepare(44_100).unwrap();
+        status.set_line_count(1);
+        player.begin_block();
+        player.trigger(0, TriggerMode { cut: true, live: true }, false);
+        let (line, token) = worker.take_audio_messages().expect("the live trigger");
+        let speech: Vec<f32> =
+            (0..8_000).map(|i| (i as f32 * 440.0 * std::f32::consts::TAU / 16_000.0).sin() * 0.5).collect();
+        let chunks = speech.chunks(1_280).map(|chunk| Ok(Some(chunk.to_vec()))).collect();
+        let outcome = worker.feed_live(Scripted(16_000, chunks), token);
+        assert_eq!(worker.finish_live(line, token, outcome), None);
+
+        let played = render(&mut player, 30_000);
+        // The engine's resampling keeps a tone's pitch and length (its own tests).
+        let expected = voxcpm_engine::audio_io::resample(&speech, 16_000, 44_100).unwrap();
+        assert!(expected.len().abs_diff(22_050) <= 1, "half a second at 44.1 kHz: {}", expected.len());
+        assert_eq!(played[..expected.len()], expected[..], "the stream plays as the engine resamples it");
+        assert!(played[expected.len()..].iter().all(|s| *s == 0.0), "then silence");
+        assert_eq!(status.missed_triggers.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_live_stream_the_engine_refuses_fails_its_line_and_plays_once_fixed() {
+        let cache = tempfile::tempdir().unwrap();
+        let voice = Some(PathBuf::from("/nonexistent/live-voice.wav"));
+        let mut running = start(vec![Line { text: "Live.".into(), voice }], cache.path());
+        switch_on(&running.params.live);
+        running.status.request_scan();
+        wait_until("a scan in live mode", || running.status.worker_has_scanned());
+        assert_eq!(running.status.state(0), LineState::Absent, "live mode renders nothing ahead");
+        wait_until("the model", || running.status.model().summary.starts_with("ready"));
+
+        assert!(running.audio.to_worker.push(ToWorker::Live { line: 0, token: 1 }).is_ok());
+        wait_until("the failure", || running.status.state(0) == LineState::Failed);
+        assert!(running.status.line(0).message.contains("live-voice.wav"), "{:?}", running.status.line(0));
+        assert_eq!(live_segments(&mut running.audio, 1), (0, true), "no audio, and the voice is told it ended");
+
+        running.params.project_mut().lines[0].voice = None;
+        assert!(running.audio.to_worker.push(ToWorker::Live { line: 0, token: 2 }).is_ok());
+        let (samples, ended) = live_segments(&mut running.audio, 2);
+        assert!(ended && samples > 1000, "{samples} samples");
+        assert_eq!(running.status.state(0), LineState::Absent, "the failure is cleared");
+    }
+
+    #[test]
+    fn a_live_trigger_while_the_model_loads_streams_once_it_has_loaded() {
+        let cache = tempfile::tempdir().unwrap();
+        let mut running = start(vec![Line::new("Live while loading.")], cache.path());
+        let model = fresh_demo_model();
+        running.params.project_mut().model = Some(model.path().to_owned());
+        switch_on(&running.params.live);
+        assert!(running.audio.to_worker.push(ToWorker::Live { line: 0, token: 1 }).is_ok());
+        let (samples, _) = live_segments(&mut running.audio, 1);
+        assert!(samples > 1000, "{:?}", running.status.line(0));
+        assert_ne!(running.status.state(0), LineState::Failed);
+    }
+
+    /// The samples announced for live stream `token` up to its end, and whether it ended.
+    fn live_segments(audio: &mut AudioEnds, token: u32) -> (usize, bool) {
+        let mut samples = 0;
+        let mut ended = false;
+        wait_until("the stream's end", || {
+            while let Ok(segment) = audio.live_segments.pop() {
+                if segment.token == token {
+                    samples += segment.len;
+                    ended |= segment.end;
+                }
+            }
+            ended
+        });
+        (samples, ended)
+    }
+}
