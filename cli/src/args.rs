@@ -46,7 +46,8 @@ pub struct VoiceArgs {
     /// Flow-matching steps per patch (the official docs suggest 4 to 30).
     #[arg(long, default_value_t = SpeechOptions::default().inference_timesteps)]
     pub steps: usize,
-    /// Patches (160 ms each) generated before the model may end the line.
+    /// Patches (160 ms each for VoxCPM2 and VoxCPM1.5, 80 ms for VoxCPM-0.5B) generated before
+    /// the model may end the line.
     #[arg(long, default_value_t = SpeechOptions::default().min_len)]
     pub min_len: usize,
     /// Upper bound on generated patches.

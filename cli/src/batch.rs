@@ -97,6 +97,9 @@ fn render(
     model_key: &str,
     previous: &HashMap<String, Value>,
 ) -> Result<Value, String> {
+    if line.options.audio_prompt.is_some() {
+        setup::check_reference_clip(server, "the voice column")?;
+    }
     let key = request_key(model_key, &line.text, &line.options).map_err(|e| e.to_string())?;
     let file = args.output.join(format!("{}.wav", line.id));
     if let Some(old) = previous.get(&line.id)

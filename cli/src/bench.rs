@@ -5,8 +5,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use burn::tensor::Tensor;
+use voxcpm_engine::LoadOptions;
+use voxcpm_engine::config::Architecture;
 use voxcpm_engine::hub;
-use voxcpm_engine::model::VoxCpm2;
+use voxcpm_engine::model::VoxCpm;
 use voxcpm_engine::model::cfm::{self, CfmSettings};
 use voxcpm_engine::model::nn::to_vec;
 use voxcpm_engine::noise::{NoiseSource, SeededNoise};
@@ -62,7 +64,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 4)]
     stream_patches: usize,
     /// Also stream lines of 100, 500 and 2,000 characters, and a line cloning 3, 10 and 30 s
-    /// references, to show how the first chunk and later chunks grow with length.
+    /// references (continuing 3, 10 and 30 s prompt clips on a v1 model), to show how the first
+    /// chunk and later chunks grow with length.
     #[arg(long)]
     scaling: bool,
 }
@@ -140,7 +143,7 @@ fn scaling(server: &Server, options: &GenerateOptions) -> anyhow::Result<serde_j
     for seconds in [3, 10, 30] {
         let clip = std::env::temp_dir().join(format!("voxcpm-bench-reference-{}-{seconds}s.wav", std::process::id()));
         write_reference(&clip, seconds)?;
-        let cloning = GenerateOptions { audio_prompt: Some(clip.clone()), ..options.clone() };
+        let cloning = clip_options(server, &clip, options);
         let timing = stream_timing(server, &text_of(100), &cloning);
         std::fs::remove_file(&clip).ok();
         let mut row = timing?;
@@ -149,6 +152,19 @@ fn scaling(server: &Server, options: &GenerateOptions) -> anyhow::Result<serde_j
         references.push(row);
     }
     Ok(serde_json::json!({ "texts": texts, "references": references }))
+}
+
+/// `options` with `clip` as the voice: a reference clip on VoxCPM2; on v1, which has no reference
+/// mode, a continuation prompt (the clip and a transcript), whose patches the prefill carries alike.
+fn clip_options(server: &Server, clip: &Path, options: &GenerateOptions) -> GenerateOptions {
+    match server.info().architecture {
+        Some(Architecture::V1) => GenerateOptions {
+            prompt_wav_path: Some(clip.to_owned()),
+            prompt_text: Some(LINE.into()),
+            ..options.clone()
+        },
+        _ => GenerateOptions { audio_prompt: Some(clip.to_owned()), ..options.clone() },
+    }
 }
 
 /// A speech-like stand-in reference (a gliding tone with a syllable-rate envelope), 16 kHz.
@@ -204,7 +220,7 @@ fn stages(
 ) -> anyhow::Result<serde_json::Value> {
     let start = Instant::now();
     let device = &resolved.device;
-    let mut model = VoxCpm2::load_with_products(dir, device, resolved.precision.cpu_products())
+    let mut model = VoxCpm::load(dir, &LoadOptions::on(device).with_products(resolved.precision.cpu_products()))
         .with_context(|| format!("loading {}", dir.display()))?;
     let lora = match lora {
         Some(adapter) => {
@@ -242,8 +258,8 @@ fn stages(
     })?;
     let patch = Tensor::<4>::from_data(burn::tensor::TensorData::new(random(vec![p * d])?, [1, 1, p, d]), device);
     let loc_enc = median_seconds(runs, || sync(model.loc_enc().forward(patch.clone())))?;
-    let dit_h = config.dit_config.hidden_dim;
-    let mu = Tensor::<2>::from_data(burn::tensor::TensorData::new(random(vec![2 * dit_h])?, [1, 2 * dit_h]), device);
+    // The DiT's condition as the model shapes it: [1, H_dit] in v1, [1, 2·H_dit] in VoxCPM2.
+    let mu = model.dit_condition(step_input.clone(), step_input.clone());
     let z = Tensor::<3>::from_data(burn::tensor::TensorData::new(random(vec![d * p])?, [1, d, p]), device);
     let settings = CfmSettings { timesteps, cfg_value: 2.0 };
     let dit_solve =

@@ -24,6 +24,11 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         Status::Stopped => "stopped".to_owned(),
     };
     let dir = info.model_dir.as_ref().map(|d| d.display().to_string());
+    // The CPU kernel level (`VOXCPM_KERNEL` can choose a lower one), or why it is unusable.
+    let kernels = match &info.cpu_kernels {
+        Ok(level) => level.to_string(),
+        Err(error) => format!("unusable: {error}"),
+    };
     if args.json {
         let report = serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
@@ -34,20 +39,25 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
             "device": info.device,
             "precision": info.precision.map(|p| p.name()),
             "device_note": info.device_note,
+            "architecture": info.architecture.map(|a| a.to_string()),
             "sample_rate": info.sample_rate,
+            "cpu_kernels": kernels,
             "denoiser": info.denoiser,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
     println!("voxcpm {}", env!("CARGO_PKG_VERSION"));
-    println!("model:       {} ({})", info.model, choice.source.describe());
-    println!("checkpoint:  {}", dir.as_deref().unwrap_or("-"));
-    println!("status:      {status}");
+    let field = |label: &str, value: String| println!("{:<14}{value}", format!("{label}:"));
+    field("model", format!("{} ({})", info.model, choice.source.describe()));
+    field("checkpoint", dir.unwrap_or_else(|| "-".into()));
+    field("status", status);
     let note = info.device_note.map(|n| format!(" ({n})")).unwrap_or_default();
     let precision = info.precision.map_or("-", |p| p.name());
-    println!("device:      {} ({precision}){note}", info.device.as_deref().unwrap_or("-"));
-    println!("sample rate: {} Hz", info.sample_rate.map_or("-".into(), |r| r.to_string()));
-    println!("denoiser:    {}", if info.denoiser { "loaded" } else { "none" });
+    field("device", format!("{} ({precision}){note}", info.device.as_deref().unwrap_or("-")));
+    field("architecture", info.architecture.map_or("-".into(), |a| a.to_string()));
+    field("sample rate", info.sample_rate.map_or("-".into(), |r| format!("{r} Hz")));
+    field("cpu kernels", kernels);
+    field("denoiser", if info.denoiser { "loaded" } else { "none" }.into());
     Ok(())
 }

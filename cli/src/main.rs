@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "voxcpm", version, about = "Native VoxCPM2 text-to-speech")]
+#[command(name = "voxcpm", version, about = "Native VoxCPM text-to-speech (VoxCPM2, VoxCPM1.5, VoxCPM-0.5B)")]
 struct Cli {
     /// Log what the engine does (device choice, retries) to stderr.
     #[arg(long, short, global = true)]
@@ -28,7 +28,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Speak a line of text into a WAV file (48 kHz, 32-bit float).
+    /// Speak a line of text into a WAV file (32-bit float, at the model's rate: 48 kHz for
+    /// VoxCPM2, 44.1 kHz for VoxCPM1.5, 16 kHz for VoxCPM-0.5B).
     Say(say::SayArgs),
     /// Render a script of voice lines (TSV or CSV) to one WAV per line, plus a manifest.
     Batch(batch::BatchArgs),

@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use voxcpm_engine::hub;
-use voxcpm_engine::synthetic::{Preset, WeightDtype, preset_config, write_checkpoint};
+use voxcpm_engine::testkit::synthetic::{Preset, WeightDtype, preset_config, write_checkpoint};
 
 #[derive(clap::Args)]
 pub struct MakeCheckpointArgs {
-    /// `full` (the released VoxCPM2 shapes, 2.29 B parameters) or `mid`.
+    /// `full` (the released VoxCPM2 shapes, 2.29 B parameters), `mid`, or the released v1
+    /// shapes `voxcpm-0.5b` and `voxcpm1.5`.
     #[arg(long, default_value = "full")]
     preset: Preset,
     /// Output directory.

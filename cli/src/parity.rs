@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use voxcpm_engine::parity::ParityCase;
+use voxcpm_engine::LoadOptions;
 use voxcpm_engine::pipeline::TextToSpeech;
+use voxcpm_engine::testkit::parity::ParityCase;
 
 #[derive(clap::Args)]
 pub struct ParityArgs {
@@ -25,8 +26,8 @@ pub struct ParityArgs {
 
 pub fn run(args: ParityArgs) -> anyhow::Result<()> {
     let device = burn::tensor::Device::flex();
-    let mut tts =
-        TextToSpeech::load(&args.model, &device).with_context(|| format!("loading {}", args.model.display()))?;
+    let mut tts = TextToSpeech::load(&args.model, &LoadOptions::on(&device))
+        .with_context(|| format!("loading {}", args.model.display()))?;
     if let Some(dir) = &args.lora {
         let (loaded, skipped) = tts.load_lora(dir)?;
         eprintln!("LoRA {}: {loaded} tensors loaded, {skipped} skipped", dir.display());

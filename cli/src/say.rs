@@ -19,11 +19,11 @@ pub struct SayArgs {
     /// Output WAV path; with --stream, "-" writes raw 32-bit float samples to stdout.
     #[arg(short, long, default_value = "out.wav")]
     output: PathBuf,
-    /// Write the audio as it is generated (one 160 ms chunk at a time). The file is a valid
-    /// WAV at every moment. Never retries.
+    /// Write the audio as it is generated, one patch at a time (160 ms for VoxCPM2 and
+    /// VoxCPM1.5, 80 ms for VoxCPM-0.5B). The file is a valid WAV at every moment. Never retries.
     #[arg(long)]
     stream: bool,
-    /// Reference clip (WAV, any rate and channels) whose voice to clone.
+    /// Reference clip (WAV, any rate and channels) whose voice to clone; needs a VoxCPM2 model.
     #[arg(long)]
     voice: Option<PathBuf>,
     /// Prompt clip to continue from (WAV); needs --prompt-text.
@@ -45,6 +45,9 @@ pub struct SayArgs {
 pub fn run(args: SayArgs) -> anyhow::Result<()> {
     // --denoise loads the denoiser too: a CLI user expects the flag alone to work.
     let (server, _) = setup::start_server(&args.engine, args.voice_args.denoise)?;
+    if args.voice.is_some() {
+        setup::check_reference_clip(&server, "--voice").map_err(anyhow::Error::msg)?;
+    }
     let options = GenerateOptions {
         audio_prompt: args.voice.clone(),
         prompt_wav_path: args.prompt_wav.clone(),
@@ -63,8 +66,7 @@ pub fn run(args: SayArgs) -> anyhow::Result<()> {
 
 fn generate_to_file(server: &Server, args: &SayArgs, options: &GenerateOptions) -> anyhow::Result<()> {
     let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{spinner} patch {pos}/{len} (160 ms each) {msg} [{elapsed}]")
-            .expect("valid template"),
+        ProgressStyle::with_template("{spinner} patch {pos}/{len} {msg} [{elapsed}]").expect("valid template"),
     );
     let progress = bar.clone();
     let speech = server.generate_with_progress(&args.text, options, move |p| {
@@ -85,7 +87,7 @@ fn generate_to_file(server: &Server, args: &SayArgs, options: &GenerateOptions) 
 /// Chunks to a WAV file (header updated after each) or raw f32 to stdout.
 fn stream_out(mut stream: SpeechStream, output: &Path) -> anyhow::Result<()> {
     let bar = ProgressBar::new_spinner().with_style(
-        ProgressStyle::with_template("{spinner} streamed {pos} chunks of 160 ms [{elapsed}]").expect("valid template"),
+        ProgressStyle::with_template("{spinner} streamed {pos} chunks [{elapsed}]").expect("valid template"),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     let seed = stream.seed();
@@ -112,7 +114,9 @@ fn stream_out(mut stream: SpeechStream, output: &Path) -> anyhow::Result<()> {
     };
     bar.finish_and_clear();
     result?;
-    let seconds = samples as f64 / stream.sample_rate().unwrap_or(48_000) as f64;
+    // A stream that ended without an error has started, so its rate (the model's) is known.
+    let rate = stream.sample_rate().context("the stream ended before it started")?;
+    let seconds = samples as f64 / rate as f64;
     eprintln!("streamed {} ({seconds:.2} s, seed {seed})", output.display());
     Ok(())
 }

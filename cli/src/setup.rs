@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::ProgressBar;
+use voxcpm_engine::config::Architecture;
 use voxcpm_engine::hub::{self, ModelChoice, ModelSource};
 use voxcpm_engine::runtime::{Server, ServerOptions};
 
@@ -49,4 +50,18 @@ pub fn start_server(engine: &EngineArgs, load_denoiser: bool) -> anyhow::Result<
         eprintln!("LoRA {}: {loaded} tensors loaded, {skipped} skipped", dir.display());
     }
     Ok((server, choice))
+}
+
+/// A reference clip needs VoxCPM2. On a v1 model, the error for `option` (how the user asked for
+/// one: `--voice`, a script's `voice` column), said before any audio is generated.
+pub fn check_reference_clip(server: &Server, option: &str) -> Result<(), String> {
+    let info = server.info();
+    match info.architecture {
+        Some(architecture @ Architecture::V1) => Err(format!(
+            "{option} (a reference clip to clone) needs a VoxCPM2 model, and {} is \"{architecture}\" \
+             (VoxCPM-0.5B / VoxCPM1.5), which speaks zero-shot or continues a prompt clip given with its transcript",
+            info.model
+        )),
+        _ => Ok(()),
+    }
 }

@@ -22,7 +22,7 @@ pub enum Error {
     #[error("invalid config {path}: {message}")]
     Config { path: PathBuf, message: String },
 
-    #[error("unsupported architecture {found:?} in {path} (this engine runs \"voxcpm2\")")]
+    #[error("unsupported architecture {found:?} in {path} (this engine runs \"voxcpm\" and \"voxcpm2\")")]
     UnsupportedArchitecture { path: PathBuf, found: String },
 
     #[error("invalid weight file {path}: {message}")]

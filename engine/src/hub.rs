@@ -8,9 +8,34 @@ use crate::error::{Error, Result};
 /// The official VoxCPM2 release.
 pub const DEFAULT_REPO: &str = "openbmb/VoxCPM2";
 
-/// Files a checkpoint directory must hold; `tokenizer_config.json` is fetched when present.
-const REQUIRED_FILES: [&str; 4] = ["config.json", "model.safetensors", "audiovae.pth", "tokenizer.json"];
+/// What a checkpoint directory must hold: for each part, the names the official loader accepts,
+/// in the order it tries them. The weights are `model.safetensors` (VoxCPM2, VoxCPM1.5) or
+/// `pytorch_model.bin` (VoxCPM-0.5B ships only that); the AudioVAE `audiovae.safetensors` or
+/// `audiovae.pth`.
+const REQUIRED: [&[&str]; 4] = [
+    &["config.json"],
+    &["model.safetensors", "pytorch_model.bin"],
+    &["audiovae.safetensors", "audiovae.pth"],
+    &["tokenizer.json"],
+];
+/// Fetched when the repository has them.
 const OPTIONAL_FILES: [&str; 2] = ["tokenizer_config.json", "special_tokens_map.json"];
+
+/// The file to use for each part of [`REQUIRED`], given which names exist: the first existing
+/// name of each, as the loader picks them. `Err` describes the first part with none.
+fn required_files(exists: impl Fn(&str) -> bool) -> std::result::Result<Vec<&'static str>, String> {
+    REQUIRED
+        .iter()
+        .map(|names| {
+            names.iter().copied().find(|name| exists(name)).ok_or_else(|| format!("no {}", names.join(" or ")))
+        })
+        .collect()
+}
+
+/// True when `dir` holds every part of a checkpoint.
+fn is_complete(dir: &Path) -> bool {
+    required_files(|name| dir.join(name).is_file()).is_ok()
+}
 
 /// True when `name` has the shape of a Hugging Face repository id (`owner/name`).
 pub fn is_repo_id(name: &str) -> bool {
@@ -25,13 +50,14 @@ pub fn is_repo_id(name: &str) -> bool {
 /// there. Never touches the network.
 pub fn cached(repo: &str) -> Option<PathBuf> {
     let cache = hf_hub::Cache::from_env().model(repo.to_owned());
-    let config = cache.get(REQUIRED_FILES[0])?;
+    let config = cache.get(REQUIRED[0][0])?;
     let dir = config.parent()?.to_owned();
-    REQUIRED_FILES.iter().all(|f| dir.join(f).is_file()).then_some(dir)
+    is_complete(&dir).then_some(dir)
 }
 
 /// Downloads `repo` into the Hugging Face cache (skipping files already there) and returns its
-/// snapshot directory. `progress` shows indicatif bars on the terminal.
+/// snapshot directory. Which weight files to take comes from the repository's file list.
+/// `progress` shows indicatif bars on the terminal.
 pub fn fetch(repo: &str, progress: bool) -> Result<PathBuf> {
     let failed = |file: &str, e: &dyn std::fmt::Display| {
         Error::Fetch(format!(
@@ -43,17 +69,24 @@ pub fn fetch(repo: &str, progress: bool) -> Result<PathBuf> {
         .build()
         .map_err(|e| failed("anything", &e))?;
     let api = api.model(repo.to_owned());
-    let mut dir = None;
-    for file in REQUIRED_FILES {
-        let path = api.get(file).map_err(|e| failed(file, &e))?;
-        dir = path.parent().map(Path::to_path_buf);
+    // The config first: a missing network or repository is reported on the first file.
+    let config = api.get(REQUIRED[0][0]).map_err(|e| failed(REQUIRED[0][0], &e))?;
+    let listing = api.info().map_err(|e| failed("the file list", &e))?;
+    let exists = |name: &str| listing.siblings.iter().any(|file| file.rfilename == name);
+    let files = required_files(exists)
+        .map_err(|missing| Error::Fetch(format!("{repo} is not a VoxCPM checkpoint: it has {missing}")))?;
+    for file in files {
+        api.get(file).map_err(|e| failed(file, &e))?;
     }
-    for file in OPTIONAL_FILES {
+    for file in OPTIONAL_FILES.into_iter().filter(|name| exists(name)) {
         if let Err(e) = api.get(file) {
             tracing::info!(file, error = %e, "optional file not fetched");
         }
     }
-    dir.ok_or_else(|| Error::Fetch(format!("{repo}: the cache returned no directory")))
+    config
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| Error::Fetch(format!("{repo}: the cache returned no directory")))
 }
 
 /// The random-weight demo checkpoint in the source tree's assets/ (present in a checkout, not
@@ -143,6 +176,63 @@ mod tests {
         for not in ["", "VoxCPM2", "/abs/path", "a/b/c", "./x", "../up", "a//b", "sp ace/x"] {
             assert!(!is_repo_id(not), "{not}");
         }
+    }
+
+    /// Listings shaped like the releases' (voxcpm-family.md §1): VoxCPM-0.5B ships its weights
+    /// only as `pytorch_model.bin`, VoxCPM2 as `model.safetensors`.
+    const VOXCPM_0_5B: [&str; 6] = [
+        "config.json",
+        "pytorch_model.bin",
+        "audiovae.pth",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+    ];
+    const VOXCPM2: [&str; 5] =
+        ["config.json", "model.safetensors", "audiovae.pth", "tokenizer.json", "tokenizer_config.json"];
+
+    fn chosen(listing: &[&str]) -> std::result::Result<Vec<&'static str>, String> {
+        required_files(|name| listing.contains(&name))
+    }
+
+    #[test]
+    fn each_part_takes_the_first_name_the_loader_tries() {
+        assert_eq!(
+            chosen(&VOXCPM_0_5B).unwrap(),
+            ["config.json", "pytorch_model.bin", "audiovae.pth", "tokenizer.json"]
+        );
+        assert_eq!(chosen(&VOXCPM2).unwrap(), ["config.json", "model.safetensors", "audiovae.pth", "tokenizer.json"]);
+        let both = [&VOXCPM_0_5B[..], &["model.safetensors", "audiovae.safetensors"]].concat();
+        assert_eq!(
+            chosen(&both).unwrap(),
+            ["config.json", "model.safetensors", "audiovae.safetensors", "tokenizer.json"]
+        );
+    }
+
+    #[test]
+    fn a_missing_part_names_every_accepted_file() {
+        let no_weights: Vec<&str> = VOXCPM_0_5B.into_iter().filter(|f| *f != "pytorch_model.bin").collect();
+        assert_eq!(chosen(&no_weights).unwrap_err(), "no model.safetensors or pytorch_model.bin");
+        assert_eq!(
+            chosen(&["config.json", "model.safetensors"]).unwrap_err(),
+            "no audiovae.safetensors or audiovae.pth"
+        );
+        assert_eq!(chosen(&[]).unwrap_err(), "no config.json");
+    }
+
+    #[test]
+    fn a_snapshot_with_only_pytorch_model_bin_is_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        for file in &VOXCPM_0_5B[..4] {
+            std::fs::write(dir.path().join(file), b"").unwrap();
+        }
+        assert!(is_complete(dir.path()));
+        std::fs::remove_file(dir.path().join("audiovae.pth")).unwrap();
+        assert!(!is_complete(dir.path()), "no VAE");
+        std::fs::write(dir.path().join("audiovae.safetensors"), b"").unwrap();
+        assert!(is_complete(dir.path()));
+        std::fs::remove_file(dir.path().join("pytorch_model.bin")).unwrap();
+        assert!(!is_complete(dir.path()), "no weights");
     }
 
     #[test]

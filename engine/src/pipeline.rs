@@ -1,18 +1,24 @@
-//! Text in, 48 kHz samples out: the tokenizer, the network and the VAE decoder put together
-//! the way the official `VoxCPM.generate` does for zero-shot speech (§6.5).
+//! Text in, samples at the model's output rate out (48 kHz for VoxCPM2, 16 kHz for
+//! VoxCPM-0.5B, 44.1 kHz for VoxCPM1.5): the tokenizer, the network and the VAE decoder put
+//! together the way the official `VoxCPM.generate` does (§6.5).
+//!
+//! Where the architectures differ here: a reference clip needs VoxCPM2; the prompt patches that
+//! seed the decoder (3 in v2, 2 in v1) and the audio cut from the front (v2: exactly theirs; v1:
+//! a fixed two patches' worth); what the bad-case check counts; and what a stream starts from
+//! (see [`TextToSpeech::speak_streaming`]).
 
 use std::ops::ControlFlow;
 use std::path::Path;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 
 use crate::clip::{ClipCache, ClipPadding, pad_to_whole_patches};
+use crate::config::Architecture;
 use crate::error::{Error, Result, ensure_finite};
-use crate::kernels::Products;
 use crate::model::audio_vae::DecoderStream;
 use crate::model::nn::to_vec;
 use crate::model::{
-    AUDIO_START, CfmSettings, DEFAULT_RATIO_THRESHOLD, GenerationSettings, Sequence, VoxCpm2, patch_cap,
+    AUDIO_START, CfmSettings, DEFAULT_RATIO_THRESHOLD, GenerationSettings, LoadOptions, Sequence, VoxCpm, patch_cap,
 };
 use crate::noise::NoiseSource;
 use crate::tokenizer::TextTokenizer;
@@ -115,24 +121,21 @@ pub struct PreparedRequest {
 
 /// A loaded checkpoint ready to speak.
 pub struct TextToSpeech {
-    model: VoxCpm2,
+    model: VoxCpm,
     tokenizer: TextTokenizer,
     clips: ClipCache,
 }
 
 impl TextToSpeech {
-    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        Self::load_with_products(dir, device, Products::F32)
-    }
-
-    /// As [`load`](Self::load), the CPU's linear layers computing their products in `products`.
-    pub fn load_with_products(dir: &Path, device: &Device, products: Products) -> Result<Self> {
-        let model = VoxCpm2::load_with_products(dir, device, products)?;
+    /// Loads an official checkpoint directory: the model (see [`VoxCpm::load`]) and its
+    /// `tokenizer.json`.
+    pub fn load(dir: &Path, options: &LoadOptions) -> Result<Self> {
+        let model = VoxCpm::load(dir, options)?;
         let tokenizer = TextTokenizer::load(&dir.join("tokenizer.json"))?;
         Ok(TextToSpeech { model, tokenizer, clips: ClipCache::default() })
     }
 
-    pub fn model(&self) -> &VoxCpm2 {
+    pub fn model(&self) -> &VoxCpm {
         &self.model
     }
 
@@ -151,7 +154,8 @@ impl TextToSpeech {
         self.model.config().audio_vae_config.out_sample_rate
     }
 
-    /// Samples per generated patch at the output rate (7680 for VoxCPM2).
+    /// Samples per generated patch at the output rate (7680 for VoxCPM2, 1280 for VoxCPM-0.5B,
+    /// 7056 for VoxCPM1.5).
     pub fn patch_samples(&self) -> usize {
         let config = self.model.config();
         config.patch_size * config.audio_vae_config.decoder_hop()
@@ -191,7 +195,15 @@ impl TextToSpeech {
         let options = request.options;
         let attempts = if options.retry_badcase { options.retry_badcase_max_times } else { 1 };
         let too_long = target_tokens as f64 * options.retry_badcase_ratio_threshold;
-        let patch_len = self.model.config().patch_size * self.model.config().feat_dim;
+        let config = self.model.config();
+        let patch_len = config.patch_size * config.feat_dim;
+        // The decoder warms up on the prompt's last patches (continuation).
+        let context = self.model.context_patches(&sequence);
+        // v1's check counts the patches it returns, the context among them; v2's does not.
+        let counted_context = match config.architecture {
+            Architecture::V1 => context.len() / patch_len,
+            Architecture::V2 => 0,
+        };
         let mut generated = Vec::new();
         for attempt in 1..=attempts {
             let mut patches = 0;
@@ -200,23 +212,49 @@ impl TextToSpeech {
                 on_progress(Progress { patches, cap: settings.max_len, attempt })
             })?;
             let n = generated.len() / patch_len;
-            if (n as f64) < too_long || attempt == attempts {
+            if ((n + counted_context) as f64) < too_long || attempt == attempts {
                 break;
             }
             tracing::warn!(patches = n, target_tokens, attempt, "audio too long for its text, generating again");
         }
-        // Continuation: the decoder warms up on the prompt's last patches, whose audio is cut.
-        let context = sequence.context_patches();
         let latents = self.model.patches_to_latents(&[context, &generated].concat());
         let audio = to_vec(self.model.audio_vae().decode(latents))?;
         ensure_finite(&audio, "the decoded audio")?;
-        Ok(audio[context.len() / patch_len * self.patch_samples()..].to_vec())
+        let cut = self.leading_cut(&sequence).min(audio.len());
+        Ok(audio[cut..].to_vec())
+    }
+
+    /// Samples cut from the front of the decoded `[context, generated]` patches. v2 cuts
+    /// exactly the context's audio. v1 follows its public `VoxCPM.generate`: whenever the track
+    /// holds prompt audio it cuts a fixed `2·P·prod(encoder_rates)` samples, which with a
+    /// one-patch prompt (one context patch) also removes the first generated patch.
+    fn leading_cut(&self, sequence: &Sequence) -> usize {
+        let config = self.model.config();
+        let patch_len = config.patch_size * config.feat_dim;
+        match config.architecture {
+            Architecture::V1 if sequence.audio_mask.contains(&true) => {
+                config.architecture.context_patches() * config.patch_size * config.audio_vae_config.encoder_hop()
+            }
+            Architecture::V1 => 0,
+            Architecture::V2 => self.model.context_patches(sequence).len() / patch_len * self.patch_samples(),
+        }
     }
 
     /// Speaks a request as a stream: `on_chunk` gets each patch's audio (`patch_samples()`
-    /// samples) as soon as it is generated, decoded by the stateful decoder as the official
-    /// streaming path does (starting cold, without the prompt's context patches). Returning
-    /// `Break` from `on_chunk` cancels the run with [`Error::Cancelled`]. Never retries.
+    /// samples) as soon as it is generated, decoded by the stateful decoder (exact: the chunks
+    /// put together equal one decode of all the patches). Returning `Break` from `on_chunk`
+    /// cancels the run with [`Error::Cancelled`]. Never retries.
+    ///
+    /// What the stream starts from follows each architecture's parity target:
+    /// - v2, as the official streaming path: the decoder starts cold, without the prompt's
+    ///   context patches, so a continuation's stream differs from [`speak`](Self::speak)'s
+    ///   audio near its start;
+    /// - v1: exactly [`speak`](Self::speak)'s audio. The decoder first runs over the context
+    ///   patches, and the same leading samples are cut (with a one-patch prompt the first
+    ///   generated patch yields no chunk). The official v1 stream instead re-decodes a cold
+    ///   window of the last 3 patches per chunk, which on the golden checkpoints differs from
+    ///   the full decode by up to 0.9 of the audio's peak (tools/golden/V1_NOTES.md §6): we
+    ///   chose an exact, seamless stream over reproducing that approximation.
     pub fn speak_streaming(
         &self,
         request: &SpeechRequest,
@@ -225,23 +263,38 @@ impl TextToSpeech {
     ) -> Result<()> {
         let PreparedRequest { sequence, settings, .. } = self.prepare(request)?;
         let mut stream = DecoderStream::new();
+        let (warm_up, cut) = match self.model.config().architecture {
+            Architecture::V1 => (self.model.context_patches(&sequence), self.leading_cut(&sequence)),
+            Architecture::V2 => (&[][..], 0),
+        };
+        let mut front = LeadingCut(cut);
+        if !warm_up.is_empty() {
+            let audio = self.decode_chunk(warm_up, &mut stream)?;
+            if front.pass(&audio, &mut on_chunk).is_break() {
+                return Err(Error::Cancelled);
+            }
+        }
         let mut failure = None;
-        let outcome = self.model.generate(&sequence, settings, noise, |patch| {
-            let latents = self.model.patches_to_latents(patch);
-            let chunk = to_vec(self.model.audio_vae().decode_chunk(latents, &mut stream))
-                .and_then(|chunk| ensure_finite(&chunk, "the decoded audio").map(|()| chunk));
-            match chunk {
-                Ok(chunk) => on_chunk(&chunk),
+        let outcome =
+            self.model.generate(&sequence, settings, noise, |patch| match self.decode_chunk(patch, &mut stream) {
+                Ok(chunk) => front.pass(&chunk, &mut on_chunk),
                 Err(e) => {
                     failure = Some(e);
                     ControlFlow::Break(())
                 }
-            }
-        });
+            });
         match (failure, outcome) {
             (Some(e), _) => Err(e),
             (None, outcome) => outcome.map(drop),
         }
+    }
+
+    /// The next stretch of a stream: patches `[n, P, D]` (row-major) through `stream`.
+    fn decode_chunk(&self, patches: &[f32], stream: &mut DecoderStream) -> Result<Vec<f32>> {
+        let latents = self.model.patches_to_latents(patches);
+        let chunk = to_vec(self.model.audio_vae().decode_chunk(latents, stream))?;
+        ensure_finite(&chunk, "the decoded audio")?;
+        Ok(chunk)
     }
 
     /// Validates the request and builds its prefill sequence and generation settings.
@@ -251,6 +304,13 @@ impl TextToSpeech {
         let target = normalize_whitespace(&request.text);
         if target.is_empty() {
             return Err(Error::InvalidInput("text is empty or only whitespace".into()));
+        }
+        let architecture = self.model.config().architecture;
+        if request.reference_audio.is_some() && architecture == Architecture::V1 {
+            return Err(Error::InvalidInput(format!(
+                "the reference clip needs a VoxCPM2 model: this checkpoint's architecture is \"{architecture}\" \
+                 (VoxCPM-0.5B / VoxCPM1.5), which speaks zero-shot or continues a prompt clip with its transcript"
+            )));
         }
         let reference = match &request.reference_audio {
             Some(audio) => Some(self.encode_clip(audio, ClipPadding::Right)?),
@@ -280,6 +340,18 @@ impl TextToSpeech {
             cfm: CfmSettings { timesteps: options.inference_timesteps, cfg_value: options.cfg_value },
         };
         Ok(PreparedRequest { sequence, settings, target_tokens })
+    }
+}
+
+/// Drops the first samples of a stream, across chunks, then passes the rest on.
+struct LeadingCut(usize);
+
+impl LeadingCut {
+    /// Passes what is left of `chunk` after the cut to `on_chunk` (nothing when the cut takes it all).
+    fn pass(&mut self, chunk: &[f32], on_chunk: &mut impl FnMut(&[f32]) -> ControlFlow<()>) -> ControlFlow<()> {
+        let dropped = self.0.min(chunk.len());
+        self.0 -= dropped;
+        if dropped == chunk.len() { ControlFlow::Continue(()) } else { on_chunk(&chunk[dropped..]) }
     }
 }
 

@@ -250,7 +250,7 @@ impl StreamResampler {
 mod tests {
     use super::*;
     use crate::audio_io::resample;
-    use crate::parity::max_abs_diff;
+    use crate::testkit::parity::max_abs_diff;
 
     /// Every pair the models and hosts meet: model rates 16, 24, 44.1 and 48 kHz, host rates
     /// 44.1 to 96 kHz, and down again.

@@ -1,12 +1,15 @@
 //! The GPU path in f16 against the official (f32) goldens, every module within 1e-2, on wgpu's
 //! default adapter (Mesa's lavapipe on machines without a GPU).
+//!
+//! Its own test binary, apart from `parity/`: a process sets its wgpu device's float type once,
+//! and the f32 wgpu tests there need f32.
 #![cfg(feature = "wgpu")]
 
 mod common;
 
-use burn::tensor::{DType, Tensor, TensorCreationOptions};
 use common::module_checks::ModuleChecks;
 use common::*;
+use burn::tensor::{DType, Tensor, TensorCreationOptions};
 use voxcpm_engine::kernels::Products;
 use voxcpm_engine::runtime::Precision;
 

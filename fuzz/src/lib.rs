@@ -19,7 +19,7 @@ use mutate::{JsonHints, Parts};
 use rng::Rng;
 use voxcpm_engine::bridge::{FrameError, decode_map, parse, read_frame, write_frame};
 use voxcpm_engine::config::VoxCpmConfig;
-use voxcpm_engine::model::VoxCpm2;
+use voxcpm_engine::model::VoxCpm;
 use voxcpm_engine::runtime::GenerateOptions;
 use voxcpm_engine::tokenizer::TextTokenizer;
 use voxcpm_engine::weights::WeightFile;
@@ -91,7 +91,7 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         name: "lora",
-        feeds: "VoxCpm2::load_lora (LoraAdapter::read + delta per linear layer) on the demo model",
+        feeds: "VoxCpm::load_lora (LoraAdapter::read + delta per linear layer) on the demo model",
         run: lora,
         mutate: mutate_lora,
         seeds: seeds::lora,
@@ -416,11 +416,11 @@ fn mutate_plugin_state(rng: &mut Rng, data: &[u8], other: &[u8]) -> Vec<u8> {
 const LORA_WEIGHTS: [&str; 3] = ["lora_weights.safetensors", "lora_weights.ckpt", "lora_weights.pth"];
 
 /// The demo model, loaded once per process (LoRA needs its layer names and shapes).
-fn demo_model() -> &'static Mutex<VoxCpm2> {
-    static MODEL: OnceLock<Mutex<VoxCpm2>> = OnceLock::new();
+fn demo_model() -> &'static Mutex<VoxCpm> {
+    static MODEL: OnceLock<Mutex<VoxCpm>> = OnceLock::new();
     MODEL.get_or_init(|| {
         let dir = repo_root().join("assets/demo-checkpoint");
-        let model = VoxCpm2::load(&dir, &burn::tensor::Device::flex()).expect("loading the demo checkpoint");
+        let model = VoxCpm::load(&dir, &voxcpm_engine::LoadOptions::default()).expect("loading the demo checkpoint");
         Mutex::new(model)
     })
 }

@@ -3,7 +3,7 @@
 
 use rmpv::Value;
 use serde_json::json;
-use voxcpm_engine::synthetic::{Preset, preset_config};
+use voxcpm_engine::testkit::synthetic::{Preset, preset_config};
 
 use crate::mutate::Parts;
 use crate::repo_root;
@@ -58,7 +58,7 @@ pub fn safetensors() -> Vec<Vec<u8>> {
 /// A state dict of a few small float and int tensors, written by the engine's torch-zip writer:
 /// a cheap seed, so that most executions run on a few kilobytes.
 fn small_state_dict() -> Vec<u8> {
-    use voxcpm_engine::synthetic::pth::{PthTensor, write_state_dict};
+    use voxcpm_engine::testkit::synthetic::pth::{PthTensor, write_state_dict};
     let dir = std::env::temp_dir().join(format!("voxcpm-fuzz-seed-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a seed folder");
     let path = dir.join("small.pth");
@@ -74,21 +74,29 @@ fn small_state_dict() -> Vec<u8> {
     bytes
 }
 
-/// A small state dict, the odd fixture's VAE (170 kB) and the demo's (500 kB), all in the zip
-/// layout `torch.save` writes today. Legacy and tar torch files (which no VoxCPM release uses)
-/// are reached only through the mutators.
+/// A small state dict, the odd fixture's VAE (170 kB), the demo's (500 kB) and the v1_tiny
+/// fixture's `pytorch_model.bin` (370 kB: a flat dict, as `torch.save` wrote the VoxCPM-0.5B
+/// release; its odd length names it `pytorch_model.bin` in the target), all in the zip layout
+/// `torch.save` writes today. Legacy and tar torch files (which no VoxCPM release uses) are
+/// reached only through the mutators.
 pub fn torch() -> Vec<Vec<u8>> {
     vec![
         small_state_dict(),
         read("engine/tests/fixtures/odd/checkpoint/audiovae.pth"),
         read("assets/demo-checkpoint/audiovae.pth"),
+        read("engine/tests/fixtures/v1_tiny/checkpoint/pytorch_model.bin"),
     ]
 }
 
+/// VoxCPM2 configs (the demo's, `odd`'s, the `mid` and `full` presets) and v1 ones: `v1_odd`'s
+/// (no `architecture` key) and the VoxCPM-0.5B (no `audio_vae_config`) and VoxCPM1.5 presets.
 pub fn config() -> Vec<Vec<u8>> {
-    let mut seeds =
-        vec![read("assets/demo-checkpoint/config.json"), read("engine/tests/fixtures/odd/checkpoint/config.json")];
-    for preset in [Preset::Mid, Preset::Full] {
+    let mut seeds = vec![
+        read("assets/demo-checkpoint/config.json"),
+        read("engine/tests/fixtures/odd/checkpoint/config.json"),
+        read("engine/tests/fixtures/v1_odd/checkpoint/config.json"),
+    ];
+    for preset in [Preset::Mid, Preset::Full, Preset::VoxCpm05B, Preset::VoxCpm15] {
         seeds.push(serde_json::to_vec_pretty(&preset_config(preset)).expect("JSON"));
     }
     seeds

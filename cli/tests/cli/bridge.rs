@@ -46,7 +46,11 @@ impl Client {
     }
 
     fn init(&mut self) {
-        self.send(vec![("type", "init".into()), ("model", checkpoint().into()), ("device", "cuda".into())]);
+        self.init_with(&checkpoint());
+    }
+
+    fn init_with(&mut self, model: &str) {
+        self.send(vec![("type", "init".into()), ("model", model.into()), ("device", "cuda".into())]);
     }
 
     /// Reads one frame and returns its map with string keys.
@@ -411,4 +415,55 @@ fn non_finite_audio_is_an_error_reply_not_audio() {
     assert_eq!(status(&client.recv()), Some("ok"));
     let (code, ..) = client.finish();
     assert_eq!(code, Some(0));
+}
+
+/// v1 checkpoints (16 kHz `v1_tiny`, 44.1 kHz `v1_odd`): the ready reply, each generate reply
+/// and its WAV, and `stream_start` carry the model's own rate, with the Python bridge's fields
+/// and no others; a reference clip is an error reply naming the option, and the bridge goes on.
+#[test]
+fn a_v1_model_answers_at_its_own_rate() {
+    for (config, rate, patch_samples) in [("v1_tiny", 16_000u32, 1280usize), ("v1_odd", 44_100, 126)] {
+        let mut client = Client::start();
+        client.init_with(&fixtures().join(config).join("checkpoint").display().to_string());
+        let ready = client.recv();
+        let keys: Vec<&str> = ready.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["status", "device", "sample_rate"], "{config}: the Python bridge's ready reply");
+        assert_eq!(get(&ready, "sample_rate"), Some(&Value::from(rate)), "{config}");
+
+        client.send(generate("hello world", 3, 7));
+        let audio = client.recv();
+        let keys: Vec<&str> = audio.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["status", "audio", "sample_rate", "duration"], "{config}");
+        assert_eq!(get(&audio, "sample_rate"), Some(&Value::from(rate)), "{config}");
+        let wav = audio_bytes(&audio);
+        let reader = hound::WavReader::new(std::io::Cursor::new(&wav)).unwrap();
+        assert_eq!((reader.spec().sample_rate, reader.len() as usize), (rate, 3 * patch_samples), "{config}");
+        let duration = get(&audio, "duration").and_then(Value::as_f64).unwrap();
+        assert!((duration - (3 * patch_samples) as f64 / rate as f64).abs() < 1e-9, "{config}: {duration}");
+
+        let mut streaming = generate("hello world", 3, 7);
+        streaming[0].1 = "generate_streaming".into();
+        client.send(streaming);
+        let start = client.recv();
+        let keys: Vec<&str> = start.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["type", "sample_rate"], "{config}: the Python bridge's stream_start");
+        assert_eq!(get(&start, "sample_rate"), Some(&Value::from(rate)), "{config}");
+        for index in 0..3u64 {
+            let chunk = client.recv();
+            assert_eq!(get(&chunk, "index").and_then(Value::as_u64), Some(index), "{config}");
+            assert_eq!(get(&chunk, "length").and_then(Value::as_u64), Some(patch_samples as u64), "{config}");
+        }
+        assert_eq!(get(&client.recv(), "type").and_then(Value::as_str), Some("stream_end"), "{config}");
+
+        let mut cloning = generate("hello", 2, 1);
+        cloning.push(("audio_prompt", "/some/voice.wav".into()));
+        client.send(cloning);
+        let refused = error(&client.recv());
+        assert!(refused.contains("audio_prompt") && refused.contains("needs a VoxCPM2 model"), "{refused}");
+        client.send(vec![("type", "ping".into())]);
+        assert_eq!(status(&client.recv()), Some("ok"), "{config}: still serving");
+        let (code, rest, stderr) = client.finish();
+        assert_eq!(code, Some(0));
+        assert!(rest.is_empty() && stderr.is_empty(), "{}", String::from_utf8_lossy(&stderr));
+    }
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use voxcpm_engine::parity::{TensorFile, ZeroShotCase};
+use voxcpm_engine::testkit::parity::{TensorFile, ZeroShotCase};
 
 use crate::VOXCPM;
 use crate::common::{self, *};
@@ -207,7 +207,14 @@ fn info_names_the_model_device_and_rate() {
     assert_eq!(info["status"], "ready");
     assert_eq!(info["device"], "cpu");
     assert_eq!(info["sample_rate"], 48000);
+    assert_eq!(info["architecture"], "voxcpm2");
     assert!(info["model_source"].as_str().unwrap().contains("random weights"));
+    let best = voxcpm_engine::kernels::Level::supported().into_iter().max().expect("portable always runs");
+    assert_eq!(info["cpu_kernels"], best.to_string(), "the best level by default");
+
+    let chosen = voxcpm().args(["info", "--json"]).env("VOXCPM_KERNEL", "portable").output().unwrap();
+    let chosen: serde_json::Value = serde_json::from_slice(&chosen.stdout).unwrap();
+    assert_eq!(chosen["cpu_kernels"], "portable", "VOXCPM_KERNEL's choice");
 }
 
 #[test]

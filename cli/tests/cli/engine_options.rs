@@ -16,12 +16,14 @@ fn help(command: &str) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-/// The help entry of `flag`: its line and those under it, up to the next option.
+/// The help entry of `flag`: its line and those under it, up to the next option, with its
+/// whitespace collapsed (clap wraps long entries at the terminal's width, even inside
+/// `[default: ...]`).
 fn entry(help: &str, flag: &str) -> String {
     let mut lines = help.lines().skip_while(|l| !l.trim_start().starts_with(&format!("{flag} ")));
     let first = lines.next().unwrap_or_else(|| panic!("{flag} is not in the help:\n{help}"));
     let rest = lines.take_while(|l| !l.trim_start().starts_with('-'));
-    std::iter::once(first).chain(rest).collect::<Vec<_>>().join("\n")
+    std::iter::once(first).chain(rest).flat_map(str::split_whitespace).collect::<Vec<_>>().join(" ")
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod common;
 mod bridge;
 mod commands;
 mod engine_options;
+mod v1_models;
 
 /// The binary under test, built by Cargo for this package's tests.
 const VOXCPM: &str = env!("CARGO_BIN_EXE_voxcpm");

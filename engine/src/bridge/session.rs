@@ -170,7 +170,11 @@ impl Bridge {
         match server.await_ready(Duration::MAX) {
             Ok(()) => {
                 let info = server.info();
-                reply::ready(info.device.as_deref().unwrap_or("cpu"), info.sample_rate.unwrap_or(48_000))
+                // Known once ready: the model's own rate (16, 44.1 or 48 kHz).
+                match info.sample_rate {
+                    Some(rate) => reply::ready(info.device.as_deref().unwrap_or("cpu"), rate),
+                    None => reply::error("Model not initialized"),
+                }
             }
             Err(e) => reply::error(&e.to_string()),
         }
@@ -205,7 +209,10 @@ impl Bridge {
             Ok(stream) => stream,
             Err(e) => return write_frame(out, &reply::error(&e.to_string())),
         };
-        write_frame(out, &reply::stream_start(server.info().sample_rate.unwrap_or(48_000)))?;
+        let Some(sample_rate) = server.info().sample_rate else {
+            return write_frame(out, &reply::error("Model not initialized"));
+        };
+        write_frame(out, &reply::stream_start(sample_rate))?;
         let mut index = 0;
         loop {
             match stream.next_chunk() {

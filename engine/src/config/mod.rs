@@ -1,8 +1,10 @@
-//! `config.json` of a VoxCPM2 checkpoint, mirrored field for field (architecture doc §2.1).
+//! `config.json` of a VoxCPM checkpoint, v1 (VoxCPM-0.5B, VoxCPM1.5) or VoxCPM2, mirrored field
+//! for field (architecture doc §2.1; tools/golden/V1_NOTES.md §2).
 //!
-//! Defaults are the official pydantic defaults, so a config that omits a field means what it
-//! means to the official loader. Every size used by the model comes from here, and only after
-//! `validate` has accepted it.
+//! Defaults are the official pydantic defaults of the architecture's own config class (they
+//! differ: patch size, residual layers, FSQ width, `max_length`, the VAE), so a config that
+//! omits a field means what it means to the official loader. Every size used by the model
+//! comes from here, and only after `validate` has accepted it.
 
 use std::path::Path;
 
@@ -10,34 +12,146 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
+mod architecture_keys;
 mod validate;
 
-/// The top level of `config.json`.
-#[derive(Debug, Clone, Deserialize)]
+/// Which official model class a checkpoint is for: `config.json`'s `architecture`, read as the
+/// official `core.py` reads it (lower-cased; absent means V1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    /// `"voxcpm"`: VoxCPM-0.5B and VoxCPM1.5 (`VoxCPMModel`).
+    V1,
+    /// `"voxcpm2"`: VoxCPM2 (`VoxCPM2Model`).
+    V2,
+}
+
+impl Architecture {
+    /// The name `config.json` gives it.
+    pub fn official_name(self) -> &'static str {
+        match self {
+            Architecture::V1 => "voxcpm",
+            Architecture::V2 => "voxcpm2",
+        }
+    }
+
+    /// The architecture `name` stands for, in any letter case; `None` for names the official
+    /// loader refuses.
+    pub fn from_official_name(name: &str) -> Option<Self> {
+        [Architecture::V1, Architecture::V2].into_iter().find(|a| a.official_name() == name.to_lowercase())
+    }
+
+    /// Prompt patches decoded before the generated ones in continuation: the official
+    /// `streaming_prefix_len - 1` (3 - 1 in v1, 4 - 1 in v2).
+    pub fn context_patches(self) -> usize {
+        match self {
+            Architecture::V1 => 2,
+            Architecture::V2 => 3,
+        }
+    }
+
+    /// LocDiT tokens before the previous patch: mu + time as one token in v1; mu's two halves
+    /// and the time as three in v2.
+    pub fn dit_prefix_tokens(self) -> usize {
+        match self {
+            Architecture::V1 => 1,
+            Architecture::V2 => 3,
+        }
+    }
+
+    /// The official pydantic defaults that differ between the two config classes.
+    fn defaults(self) -> ClassDefaults {
+        match self {
+            Architecture::V1 => {
+                ClassDefaults { patch_size: 2, residual_lm_num_layers: 6, fsq_latent_dim: 256, max_length: 4096 }
+            }
+            Architecture::V2 => {
+                ClassDefaults { patch_size: 4, residual_lm_num_layers: 8, fsq_latent_dim: 512, max_length: 8192 }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Architecture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.official_name())
+    }
+}
+
+struct ClassDefaults {
+    patch_size: usize,
+    residual_lm_num_layers: usize,
+    fsq_latent_dim: usize,
+    max_length: usize,
+}
+
+/// `config.json` resolved: every key the official class reads, missing ones filled in with that
+/// class's defaults.
+#[derive(Debug, Clone)]
 pub struct VoxCpmConfig {
-    /// "voxcpm2" for this engine; the official loader treats a missing value as V1.
-    #[serde(default = "default_architecture")]
-    pub architecture: String,
+    pub architecture: Architecture,
     pub lm_config: LmConfig,
-    #[serde(default = "default_patch_size")]
     pub patch_size: usize,
-    #[serde(default = "default_feat_dim")]
     pub feat_dim: usize,
-    #[serde(default = "default_residual_layers")]
     pub residual_lm_num_layers: usize,
-    #[serde(default)]
+    /// v2 only; v1's residual LM always has RoPE (a v1 config saying `true` is refused).
     pub residual_lm_no_rope: bool,
-    #[serde(default = "default_fsq_latent")]
     pub scalar_quantization_latent_dim: usize,
-    #[serde(default = "default_fsq_scale")]
     pub scalar_quantization_scale: u32,
     pub encoder_config: LocalStackConfig,
     pub dit_config: LocalStackConfig,
-    #[serde(default)]
     pub audio_vae_config: AudioVaeConfig,
     /// Capacity of the base and residual LM KV caches (prefix + generated patches).
-    #[serde(default = "default_max_length")]
     pub max_length: usize,
+}
+
+/// The top level of `config.json` as written: what is absent stays `None` until
+/// [`resolve`](Self::resolve) knows the architecture whose defaults apply.
+#[derive(Deserialize)]
+struct ConfigFile {
+    #[serde(default)]
+    architecture: Option<String>,
+    lm_config: LmConfig,
+    #[serde(default)]
+    patch_size: Option<usize>,
+    #[serde(default = "default_feat_dim")]
+    feat_dim: usize,
+    #[serde(default)]
+    residual_lm_num_layers: Option<usize>,
+    #[serde(default)]
+    residual_lm_no_rope: bool,
+    #[serde(default)]
+    scalar_quantization_latent_dim: Option<usize>,
+    #[serde(default = "default_fsq_scale")]
+    scalar_quantization_scale: u32,
+    encoder_config: LocalStackConfig,
+    dit_config: LocalStackConfig,
+    #[serde(default)]
+    audio_vae_config: Option<AudioVaeFile>,
+    #[serde(default)]
+    max_length: Option<usize>,
+}
+
+impl ConfigFile {
+    fn resolve(self, architecture: Architecture) -> VoxCpmConfig {
+        let defaults = architecture.defaults();
+        VoxCpmConfig {
+            architecture,
+            lm_config: self.lm_config,
+            patch_size: self.patch_size.unwrap_or(defaults.patch_size),
+            feat_dim: self.feat_dim,
+            residual_lm_num_layers: self.residual_lm_num_layers.unwrap_or(defaults.residual_lm_num_layers),
+            residual_lm_no_rope: architecture == Architecture::V2 && self.residual_lm_no_rope,
+            scalar_quantization_latent_dim: self.scalar_quantization_latent_dim.unwrap_or(defaults.fsq_latent_dim),
+            scalar_quantization_scale: self.scalar_quantization_scale,
+            encoder_config: self.encoder_config,
+            dit_config: self.dit_config,
+            audio_vae_config: match self.audio_vae_config {
+                Some(vae) => vae.resolve(architecture),
+                None => AudioVaeConfig::class_default(architecture),
+            },
+            max_length: self.max_length.unwrap_or(defaults.max_length),
+        }
+    }
 }
 
 /// MiniCPM-4 settings shared (by copy) by all four transformer stacks.
@@ -85,38 +199,116 @@ pub struct LocalStackConfig {
     pub kv_channels: Option<usize>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The AudioVAE, resolved. v1's `AudioVAE` has one sample rate in and out and no output-rate
+/// conditioning; it is described here as a v2 VAE whose output rate is its input rate and
+/// which has no rate buckets.
+#[derive(Debug, Clone, PartialEq)]
 pub struct AudioVaeConfig {
-    #[serde(default = "default_encoder_dim")]
     pub encoder_dim: usize,
-    #[serde(default = "default_encoder_rates")]
     pub encoder_rates: Vec<usize>,
-    #[serde(default = "default_feat_dim")]
     pub latent_dim: usize,
-    #[serde(default = "default_decoder_dim")]
     pub decoder_dim: usize,
-    #[serde(default = "default_decoder_rates")]
     pub decoder_rates: Vec<usize>,
-    #[serde(default = "default_true")]
     pub depthwise: bool,
-    #[serde(default = "default_sample_rate")]
+    /// The encoder's input rate.
     pub sample_rate: u32,
-    #[serde(default = "default_out_sample_rate")]
+    /// The decoder's output rate: v2's `out_sample_rate`, v1's single `sample_rate`.
     pub out_sample_rate: u32,
-    #[serde(default)]
     pub use_noise_block: bool,
-    #[serde(default = "default_sr_bins")]
+    /// v2's output-rate buckets for the decoder's scale/bias conditioning; `None` in v1.
     pub sr_bin_boundaries: Option<Vec<u32>>,
-    #[serde(default = "default_cond_type")]
     pub cond_type: String,
-    #[serde(default)]
     pub cond_out_layer: bool,
 }
 
-impl Default for AudioVaeConfig {
-    fn default() -> Self {
-        serde_json::from_str("{}").expect("all AudioVaeConfig fields have defaults")
+impl AudioVaeConfig {
+    /// What a config without `audio_vae_config` means: the class defaults of `AudioVAEConfig`
+    /// (v1; the VoxCPM-0.5B release relies on them) or `AudioVAEConfigV2`.
+    pub fn class_default(architecture: Architecture) -> Self {
+        let common = AudioVaeConfig {
+            encoder_dim: 128,
+            encoder_rates: vec![2, 5, 8, 8],
+            latent_dim: 64,
+            decoder_dim: 2048,
+            decoder_rates: vec![8, 6, 5, 2, 2, 2],
+            depthwise: true,
+            sample_rate: 16000,
+            out_sample_rate: 48000,
+            use_noise_block: false,
+            sr_bin_boundaries: Some(vec![20000, 30000, 40000]),
+            cond_type: "scale_bias".into(),
+            cond_out_layer: false,
+        };
+        match architecture {
+            Architecture::V1 => AudioVaeConfig {
+                decoder_dim: 1536,
+                decoder_rates: vec![8, 8, 5, 2],
+                out_sample_rate: common.sample_rate,
+                sr_bin_boundaries: None,
+                ..common
+            },
+            Architecture::V2 => common,
+        }
     }
+}
+
+/// `audio_vae_config` as written. v1's class has no output-rate keys: written with values that
+/// would matter in v2 they are refused (`architecture_keys`), otherwise ignored, as pydantic
+/// ignores unknown keys.
+#[derive(Deserialize)]
+struct AudioVaeFile {
+    #[serde(default)]
+    encoder_dim: Option<usize>,
+    #[serde(default)]
+    encoder_rates: Option<Vec<usize>>,
+    #[serde(default)]
+    latent_dim: Option<usize>,
+    #[serde(default)]
+    decoder_dim: Option<usize>,
+    #[serde(default)]
+    decoder_rates: Option<Vec<usize>>,
+    #[serde(default)]
+    depthwise: Option<bool>,
+    #[serde(default)]
+    sample_rate: Option<u32>,
+    #[serde(default)]
+    use_noise_block: Option<bool>,
+    #[serde(default)]
+    out_sample_rate: Option<u32>,
+    /// Absent (the default buckets), `null` (no conditioning) or a list.
+    #[serde(default, deserialize_with = "present")]
+    sr_bin_boundaries: Option<Option<Vec<u32>>>,
+    #[serde(default)]
+    cond_type: Option<String>,
+    #[serde(default)]
+    cond_out_layer: Option<bool>,
+}
+
+impl AudioVaeFile {
+    fn resolve(self, architecture: Architecture) -> AudioVaeConfig {
+        let d = AudioVaeConfig::class_default(architecture);
+        let sample_rate = self.sample_rate.unwrap_or(d.sample_rate);
+        let v2 = architecture == Architecture::V2;
+        AudioVaeConfig {
+            encoder_dim: self.encoder_dim.unwrap_or(d.encoder_dim),
+            encoder_rates: self.encoder_rates.unwrap_or(d.encoder_rates),
+            latent_dim: self.latent_dim.unwrap_or(d.latent_dim),
+            decoder_dim: self.decoder_dim.unwrap_or(d.decoder_dim),
+            decoder_rates: self.decoder_rates.unwrap_or(d.decoder_rates),
+            depthwise: self.depthwise.unwrap_or(d.depthwise),
+            sample_rate,
+            out_sample_rate: if v2 { self.out_sample_rate.unwrap_or(d.out_sample_rate) } else { sample_rate },
+            use_noise_block: self.use_noise_block.unwrap_or(d.use_noise_block),
+            sr_bin_boundaries: if v2 { self.sr_bin_boundaries.unwrap_or(d.sr_bin_boundaries) } else { None },
+            cond_type: self.cond_type.filter(|_| v2).unwrap_or(d.cond_type),
+            cond_out_layer: v2 && self.cond_out_layer.unwrap_or(d.cond_out_layer),
+        }
+    }
+}
+
+/// A key that is present, `null` included (`Some(None)`); serde's `default` covers absence.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// One transformer stack, resolved: what `MiniCPMModel` sees after the official code copies
@@ -143,11 +335,19 @@ impl VoxCpmConfig {
         // invalid value: integer `-1`, expected usize").
         let bad = |message: String| Error::Config { path: path.to_owned(), message };
         let mut json = serde_json::Deserializer::from_str(&text);
-        let config: VoxCpmConfig = serde_path_to_error::deserialize(&mut json).map_err(|e| bad(e.to_string()))?;
+        let file: ConfigFile = serde_path_to_error::deserialize(&mut json).map_err(|e| bad(e.to_string()))?;
         json.end().map_err(|e| bad(e.to_string()))?;
-        if config.architecture != "voxcpm2" {
-            return Err(Error::UnsupportedArchitecture { path: path.to_owned(), found: config.architecture });
+        let architecture = match file.architecture.as_deref() {
+            None => Architecture::V1,
+            Some(name) => Architecture::from_official_name(name)
+                .ok_or_else(|| Error::UnsupportedArchitecture { path: path.to_owned(), found: name.to_owned() })?,
+        };
+        let contradictions =
+            architecture_keys::contradictions(&text, architecture, file.architecture.is_some()).map_err(bad)?;
+        if !contradictions.is_empty() {
+            return Err(bad(contradictions.join("; ")));
         }
+        let config = file.resolve(architecture);
         config.validate().map_err(bad)?;
         Ok(config)
     }
@@ -212,9 +412,14 @@ impl VoxCpmConfig {
     }
 
     /// Positions the RoPE table must cover: the LMs' whole context (`max_length`) and LocDiT's
-    /// local sequence (two mu tokens, the time token, the previous patch and the patch).
+    /// local sequence (its conditioning tokens, the previous patch and the patch).
     pub fn rope_positions(&self) -> usize {
-        self.max_length.max(2 * self.patch_size + 3)
+        self.max_length.max(self.dit_sequence_len())
+    }
+
+    /// LocDiT's sequence length: conditioning tokens, previous patch, patch.
+    pub fn dit_sequence_len(&self) -> usize {
+        self.architecture.dit_prefix_tokens() + 2 * self.patch_size
     }
 
     /// Text embeddings are scaled by `scale_emb` only under muP (§4.5).
@@ -235,26 +440,11 @@ impl AudioVaeConfig {
     }
 }
 
-fn default_architecture() -> String {
-    "voxcpm".into()
-}
-fn default_patch_size() -> usize {
-    4
-}
 fn default_feat_dim() -> usize {
     64
 }
-fn default_residual_layers() -> usize {
-    8
-}
-fn default_fsq_latent() -> usize {
-    512
-}
 fn default_fsq_scale() -> u32 {
     9
-}
-fn default_max_length() -> usize {
-    8192
 }
 fn default_true() -> bool {
     true
@@ -270,28 +460,4 @@ fn default_local_heads() -> usize {
 }
 fn default_local_layers() -> usize {
     4
-}
-fn default_encoder_dim() -> usize {
-    128
-}
-fn default_encoder_rates() -> Vec<usize> {
-    vec![2, 5, 8, 8]
-}
-fn default_decoder_dim() -> usize {
-    2048
-}
-fn default_decoder_rates() -> Vec<usize> {
-    vec![8, 6, 5, 2, 2, 2]
-}
-fn default_sample_rate() -> u32 {
-    16000
-}
-fn default_out_sample_rate() -> u32 {
-    48000
-}
-fn default_sr_bins() -> Option<Vec<u32>> {
-    Some(vec![20000, 30000, 40000])
-}
-fn default_cond_type() -> String {
-    "scale_bias".into()
 }

@@ -7,7 +7,7 @@
 //! instead of panicking, aborting on allocation or producing NaN audio later. The limits are
 //! far above the released models (VoxCPM2: widths ≤ 6144, 28 layers, vocabulary 73,448).
 
-use super::{AudioVaeConfig, LocalStackConfig, StackConfig, VoxCpmConfig};
+use super::{Architecture, AudioVaeConfig, LocalStackConfig, StackConfig, VoxCpmConfig};
 
 /// Hidden sizes, FFN sizes, latent dims and channel counts.
 const MAX_WIDTH: usize = 1 << 15;
@@ -99,8 +99,14 @@ impl VoxCpmConfig {
         p.size("lm_config.num_hidden_layers", lm.num_hidden_layers, MAX_LAYERS);
         p.size("lm_config.num_key_value_heads", lm.num_key_value_heads, MAX_HEADS);
         p.size("lm_config.vocab_size", lm.vocab_size, MAX_VOCAB);
-        p.rule(lm.vocab_size > 104, || {
-            format!("lm_config.vocab_size = {} must exceed 104 (ids 101-104 are the audio tokens)", lm.vocab_size)
+        // The audio tokens: 101 (start of the generated audio) in both, 103/104 (reference clip)
+        // in v2.
+        let (last_token, tokens) = match self.architecture {
+            Architecture::V1 => (101, "id 101 is the audio start token"),
+            Architecture::V2 => (104, "ids 101-104 are the audio tokens"),
+        };
+        p.rule(lm.vocab_size > last_token, || {
+            format!("lm_config.vocab_size = {} must exceed {last_token} ({tokens})", lm.vocab_size)
         });
         if let Some(channels) = lm.kv_channels {
             p.size("lm_config.kv_channels", channels, MAX_WIDTH);
@@ -205,10 +211,10 @@ impl VoxCpmConfig {
         p.rule(lm.max_position_embeddings >= positions, || {
             format!(
                 "lm_config.max_position_embeddings = {} is shorter than the {positions} positions the model uses \
-                 (max_length = {}, and 2 · patch_size + 3 = {} in LocDiT)",
+                 (max_length = {}, and {} in LocDiT)",
                 lm.max_position_embeddings,
                 self.max_length,
-                2 * self.patch_size + 3
+                self.dit_sequence_len()
             )
         });
         p.tensor("the RoPE table (max_length × head dim)", product(&[positions, rope.short_factor.len() * 2]));

@@ -262,7 +262,7 @@ mod tests {
 
     fn assert_close(got: &[f32], want: &[f32], what: &str) {
         assert_eq!(got.len(), want.len(), "{what}: length");
-        let error = crate::parity::max_abs_diff(got, want);
+        let error = crate::testkit::parity::max_abs_diff(got, want);
         assert!(error <= 1e-4, "{what}: max error {error}");
     }
 

@@ -396,7 +396,7 @@ mod tests {
     fn assert_close(got: &[f32], want: &[f32], what: &str) {
         assert_eq!(got.len(), want.len(), "{what}: length");
         let scale = want.iter().fold(1.0f32, |a, b| a.max(b.abs()));
-        let error = crate::parity::max_abs_diff(got, want);
+        let error = crate::testkit::parity::max_abs_diff(got, want);
         assert!(error <= 1e-5 * scale, "{what}: max error {error} (scale {scale})");
     }
 
@@ -455,7 +455,7 @@ mod tests {
         let bits = to_bf16(&values(n * k, 8));
         let exact = PackedMatrix::from_bf16(&bits, n, k, Products::F32).matmul(&x, m, None);
         let rounded = PackedMatrix::from_bf16(&bits, n, k, Products::Bf16).matmul(&x, m, None);
-        let difference = crate::parity::max_abs_diff(&exact, &rounded);
+        let difference = crate::testkit::parity::max_abs_diff(&exact, &rounded);
         assert!(difference > 1e-4, "bf16 products equal f32 ones (difference {difference})");
         assert!(difference < 0.1, "bf16 products are far from f32 ones (difference {difference})");
     }

@@ -1,6 +1,10 @@
-//! AudioVAE V2 (§5.9): a causal, weight-normed, depthwise DAC-style autoencoder. The encoder
-//! turns prompt audio at 16 kHz into latents; the decoder turns latents into 48 kHz audio,
-//! conditioned on the output rate.
+//! The AudioVAE (§5.9): a causal, weight-normed, depthwise DAC-style autoencoder. The encoder
+//! turns prompt audio at the input rate into latents; the decoder turns latents into audio at
+//! the output rate.
+//!
+//! Both architectures share the layers. v2 (`AudioVAEV2`: 16 kHz in, 48 kHz out) conditions
+//! each decoder block on the output rate; v1 (`AudioVAE`: one rate, 16 kHz or 44.1 kHz) has no
+//! such conditioning, and its downsampling convs pad one more zero for odd strides.
 
 use burn::tensor::activation::tanh;
 use burn::tensor::{FloatDType, Tensor};
@@ -8,7 +12,7 @@ use burn::tensor::{FloatDType, Tensor};
 use super::conv::{CausalConv, CausalTransposeConv, ConvSpec, ConvTails};
 use super::nn::zeros_like_type;
 use super::snake::Snake;
-use crate::config::AudioVaeConfig;
+use crate::config::{Architecture, AudioVaeConfig};
 use crate::error::{Error, Result};
 use crate::weights::WeightLoader;
 
@@ -80,11 +84,11 @@ impl AudioVae {
     /// Loads the VAE from its own file (keys without the `audio_vae.` prefix). It stays in f32
     /// on every device, as the official model keeps it whatever the LM's dtype: its long
     /// convolutions and Snake's `sin` lose too much in half precision.
-    pub fn load(w: &mut WeightLoader, config: &AudioVaeConfig) -> Self {
-        w.in_f32(|w| Self::load_layers(w, config))
+    pub fn load(w: &mut WeightLoader, config: &AudioVaeConfig, architecture: Architecture) -> Self {
+        w.in_f32(|w| Self::load_layers(w, config, architecture))
     }
 
-    fn load_layers(w: &mut WeightLoader, config: &AudioVaeConfig) -> Self {
+    fn load_layers(w: &mut WeightLoader, config: &AudioVaeConfig, architecture: Architecture) -> Self {
         let c = config;
         let groups_for = |channels: usize| if c.depthwise { channels } else { 1 };
 
@@ -96,7 +100,11 @@ impl AudioVae {
             encoder_blocks.push(EncoderBlock {
                 units: ResidualUnit::triple(w, &name, 0, width, groups_for(width)),
                 snake: Snake::load(w, &format!("{name}.block.3"), width),
-                down: CausalConv::load(w, &format!("{name}.block.4"), ConvSpec::downsampling(width, 2 * width, s)),
+                down: CausalConv::load(
+                    w,
+                    &format!("{name}.block.4"),
+                    ConvSpec::downsampling(width, 2 * width, s, downsampling_left_pad(architecture, s)),
+                ),
             });
             width *= 2;
         }
@@ -223,8 +231,20 @@ impl AudioVae {
     }
 }
 
+/// Zeros before the input of a stride-`s` downsampling conv: the official `CausalConv1d` pads
+/// `2·padding` with `padding = ceil(s/2)`, from which v2 takes back `output_padding = s % 2`;
+/// v1 does not, so for odd `s` its windows start one sample earlier.
+fn downsampling_left_pad(architecture: Architecture, stride: usize) -> usize {
+    match architecture {
+        Architecture::V1 => 2 * stride.div_ceil(2),
+        Architecture::V2 => stride,
+    }
+}
+
 /// The state a streaming decode carries between chunks: for every causal conv the last inputs
-/// it will need as left context. Start a new one per utterance.
+/// it will need as left context. Start a new one per utterance. Exact for both architectures
+/// (the chunks equal one offline decode); v1's official stream re-decodes a window instead,
+/// see [`crate::pipeline::TextToSpeech::speak_streaming`].
 #[derive(Debug, Default)]
 pub struct DecoderStream {
     tails: ConvTails,

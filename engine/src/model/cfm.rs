@@ -30,7 +30,7 @@ fn zero_init_steps(timesteps: usize) -> usize {
     (((timesteps + 1) as f64 * 0.04) as usize).max(1)
 }
 
-/// Solves one patch: `z` `[1, D, P]` noise, `mu` `[1, 2·H_dit]`, `cond` `[1, D, P]`.
+/// Solves one patch: `z` `[1, D, P]` noise, `mu` `[1, H_dit]` (v1) or `[1, 2·H_dit]` (v2), `cond` `[1, D, P]`.
 pub fn solve(dit: &LocDit, z: Tensor<3>, mu: Tensor<2>, cond: Tensor<3>, settings: CfmSettings) -> Tensor<3> {
     let t_span = time_schedule(settings.timesteps);
     let skip = zero_init_steps(settings.timesteps);

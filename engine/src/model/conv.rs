@@ -44,10 +44,12 @@ impl ConvSpec {
         ConvSpec { groups, ..self }
     }
 
-    /// The encoder's downsampling conv: kernel `2s`, stride `s` and `s` zeros on the left, so
-    /// `s·n` inputs give `n` outputs.
-    pub fn downsampling(c_in: usize, c_out: usize, stride: usize) -> Self {
-        ConvSpec { c_in, c_out, kernel: 2 * stride, stride, dilation: 1, groups: 1, left_pad: stride }
+    /// The encoder's downsampling conv: kernel `2s`, stride `s` and `left_pad` zeros on the
+    /// left. With `s` (v2) or `s + 1` (v1's `2·ceil(s/2)` for odd `s`) zeros, `s·n` inputs give
+    /// `n` outputs; the extra zero shifts every window one sample earlier.
+    pub fn downsampling(c_in: usize, c_out: usize, stride: usize, left_pad: usize) -> Self {
+        debug_assert!((stride..=stride + 1).contains(&left_pad), "keeps s·n inputs to n outputs");
+        ConvSpec { c_in, c_out, kernel: 2 * stride, stride, dilation: 1, groups: 1, left_pad }
     }
 
     /// PyTorch's weight layout `[c_out, c_in / groups, kernel]`.
@@ -270,10 +272,12 @@ mod tests {
                 assert_eq!(output_len(spec, t_in), t_in, "{spec:?}");
             }
         }
-        for stride in [2, 5, 8] {
-            let spec = ConvSpec::downsampling(3, 6, stride);
-            for frames in [1, 2, 7] {
-                assert_eq!(output_len(spec, frames * stride), frames, "{spec:?}");
+        for stride in [2, 3, 5, 7, 8] {
+            for left_pad in [stride, stride + 1] {
+                let spec = ConvSpec::downsampling(3, 6, stride, left_pad);
+                for frames in [1, 2, 7] {
+                    assert_eq!(output_len(spec, frames * stride), frames, "{spec:?}");
+                }
             }
         }
     }

@@ -1,5 +1,8 @@
-//! LocDiT V2 (§5.5): the velocity estimator of the flow-matching head. Its sequence is
-//! `[mu_lm, mu_res, time, cond patch, noisy patch]`, attended bidirectionally.
+//! LocDiT (§5.5): the velocity estimator of the flow-matching head, attended bidirectionally.
+//! Its sequence is `[mu_lm, mu_res, time, cond patch, noisy patch]` in v2 and
+//! `[mu + time, cond patch, noisy patch]` in v1 (`VoxCPMLocDiT`). The two have the same
+//! parameters, so only the architecture tells them apart: v1 weights run by the v2 layout load
+//! without complaint and compute something else.
 
 use burn::tensor::activation::silu;
 use burn::tensor::{Tensor, TensorData};
@@ -7,7 +10,7 @@ use burn::tensor::{Tensor, TensorData};
 use super::minicpm::MiniCpmStack;
 use super::nn::Linear;
 use super::rope::Rope;
-use crate::config::StackConfig;
+use crate::config::{Architecture, StackConfig};
 use crate::weights::WeightLoader;
 
 #[derive(Debug, Clone)]
@@ -41,10 +44,17 @@ pub struct LocDit {
     time_mlp: TimestepMlp,
     delta_time_mlp: TimestepMlp,
     decoder: MiniCpmStack,
+    architecture: Architecture,
 }
 
 impl LocDit {
-    pub fn load(w: &mut WeightLoader, config: &StackConfig, feat_dim: usize, rope: Rope) -> Self {
+    pub fn load(
+        w: &mut WeightLoader,
+        config: &StackConfig,
+        feat_dim: usize,
+        rope: Rope,
+        architecture: Architecture,
+    ) -> Self {
         let h = config.hidden_size;
         let p = "feat_decoder.estimator";
         LocDit {
@@ -54,6 +64,7 @@ impl LocDit {
             time_mlp: TimestepMlp::load(w, &format!("{p}.time_mlp"), h),
             delta_time_mlp: TimestepMlp::load(w, &format!("{p}.delta_time_mlp"), h),
             decoder: MiniCpmStack::load(w, &format!("{p}.decoder"), config, Some(rope)),
+            architecture,
         }
     }
 
@@ -66,8 +77,8 @@ impl LocDit {
         out
     }
 
-    /// Velocity for `x` `[N, D, P]` at times `t`, `dt` `[N]` given `mu` `[N, 2·H]` (the two
-    /// prefix tokens side by side) and the previous patch `cond` `[N, D, P']`.
+    /// Velocity for `x` `[N, D, P]` at times `t`, `dt` `[N]` given `mu` (`[N, H]` in v1;
+    /// `[N, 2·H]` in v2, its two tokens side by side) and the previous patch `cond` `[N, D, P']`.
     pub fn forward(&self, x: Tensor<3>, mu: Tensor<2>, t: &[f32], cond: Tensor<3>, dt: &[f32]) -> Tensor<3> {
         let n = x.dims()[0];
         let h = self.decoder.config().hidden_size;
@@ -77,10 +88,13 @@ impl LocDit {
         let device = x.device();
         let embed = |times: &[f32]| Tensor::from_data(TensorData::new(sinusoidal(times, h), [n, h]), &device);
         let time = self.time_mlp.forward(embed(t)) + self.delta_time_mlp.forward(embed(dt));
-        let mu = mu.reshape([n, 2, h]);
-        let seq = Tensor::cat(vec![mu, time.unsqueeze_dim(1), cond, x], 1);
+        let conditioning = match self.architecture {
+            Architecture::V1 => (mu + time).unsqueeze_dim(1),
+            Architecture::V2 => Tensor::cat(vec![mu.reshape([n, 2, h]), time.unsqueeze_dim(1)], 1),
+        };
+        let seq = Tensor::cat(vec![conditioning, cond, x], 1);
         let hidden = self.decoder.forward(seq);
-        let start = 2 + 1 + prefix;
+        let start = self.architecture.dit_prefix_tokens() + prefix;
         let out = self.out_proj.forward(hidden.slice_dim(1, start..start + patch));
         out.swap_dims(1, 2)
     }

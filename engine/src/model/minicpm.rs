@@ -1,5 +1,5 @@
 //! The MiniCPM-4 transformer stack (architecture doc §4), used four times: base LM, residual
-//! LM (no RoPE), LocEnc and LocDiT (bidirectional). No stack has an LM head.
+//! LM (no RoPE in VoxCPM2), LocEnc and LocDiT (bidirectional). No stack has an LM head.
 
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::{Bool, Tensor};

@@ -3,13 +3,9 @@
 
 /// Start of the generated audio; closes the text (hard-coded ids in the reference).
 pub const AUDIO_START: i64 = 101;
-/// Brackets around an isolated reference-voice clip.
+/// Brackets around an isolated reference-voice clip (VoxCPM2 only).
 pub const REF_AUDIO_START: i64 = 103;
 pub const REF_AUDIO_END: i64 = 104;
-
-/// Patches of the trailing prompt audio that seed the decoder in continuation modes:
-/// `streaming_prefix_len − 1` in the reference (§6.2 step 6).
-pub const CONTEXT_PATCHES: usize = 3;
 
 /// One prefill sequence for the generation loop.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,14 +71,16 @@ impl Sequence {
         self.tokens.is_empty()
     }
 
-    /// The audio patches that precede generation in the decoded latents: when the sequence
-    /// ends with prompt audio, its last `min(3, audio positions)` patches (`[n, P, D]` rows).
-    pub fn context_patches(&self) -> &[f32] {
+    /// The audio patches that precede generation in the decoded latents (they seed the
+    /// decoder in continuation modes, §6.2 step 6): when the sequence ends with prompt audio,
+    /// its last `min(limit, audio positions)` patches (`[n, P, D]` rows). The limit is the
+    /// architecture's ([`crate::config::Architecture::context_patches`]).
+    pub fn context_patches(&self, limit: usize) -> &[f32] {
         if !self.audio_mask.last().copied().unwrap_or(false) {
             return &[];
         }
         let audio = self.audio_mask.iter().filter(|&&a| a).count();
-        let n = CONTEXT_PATCHES.min(audio);
+        let n = limit.min(audio);
         // In every layout the prompt audio is the trailing run, so its last n positions are audio.
         &self.features[(self.len() - n) * self.patch_len..]
     }
@@ -108,14 +106,15 @@ mod tests {
         assert_eq!(s.features, [0.0, 0.5, 0.6, 0.0, 0.0, 0.0, 0.0, 0.1, 0.2, 0.3, 0.4]);
         let mask: Vec<u8> = s.audio_mask.iter().map(|&a| a as u8).collect();
         assert_eq!(mask, [0, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1]);
-        assert_eq!(s.context_patches(), [0.2, 0.3, 0.4]);
+        assert_eq!(s.context_patches(3), [0.2, 0.3, 0.4]);
+        assert_eq!(s.context_patches(2), [0.3, 0.4]);
     }
 
     #[test]
     fn no_context_without_trailing_audio() {
         let s = Sequence::build(&[7, AUDIO_START], Some(&[0.5]), None, 1);
-        assert!(s.context_patches().is_empty());
+        assert!(s.context_patches(3).is_empty());
         let short = Sequence::build(&[AUDIO_START], None, Some(&[0.9, 0.8]), 1);
-        assert_eq!(short.context_patches(), [0.9, 0.8]);
+        assert_eq!(short.context_patches(3), [0.9, 0.8]);
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::device::Precision;
 use crate::audio_io::{load_clip, read_wav_mono};
+use crate::config::Architecture;
 use crate::denoise::Denoiser;
 use crate::error::{Error, Result};
 use crate::pipeline::{PromptClip, SpeechOptions, SpeechRequest, normalize_whitespace};
@@ -62,6 +63,19 @@ pub struct GenerateOptions {
 }
 
 impl GenerateOptions {
+    /// Refuses what a model of `architecture` cannot do, naming the option, before any clip is
+    /// read: a reference clip (`audio_prompt`) needs VoxCPM2, as in the official `VoxCPM.generate`.
+    pub(crate) fn check_for(&self, architecture: Architecture) -> Result<()> {
+        if self.audio_prompt.is_some() && architecture == Architecture::V1 {
+            return Err(Error::InvalidInput(format!(
+                "audio_prompt (a reference clip to clone) needs a VoxCPM2 model: this checkpoint's architecture \
+                 is \"{architecture}\" (VoxCPM-0.5B / VoxCPM1.5), which speaks zero-shot or continues \
+                 prompt_wav_path given with its prompt_text"
+            )));
+        }
+        Ok(())
+    }
+
     /// Reads the clips (denoised when asked and a denoiser is loaded) and builds the engine
     /// request; `encoder_rate` is the VAE input rate.
     pub(crate) fn to_request(

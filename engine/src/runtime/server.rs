@@ -18,10 +18,12 @@ use std::time::{Duration, Instant};
 use super::device::{self, DeviceRequest, Precision};
 use super::options::{GenerateOptions, ServerOptions};
 use super::stream::{SpeechStream, StreamEvent};
+use crate::config::Architecture;
 use crate::denoise::Denoiser;
 use crate::error::{Error, Result, panic_message};
 use crate::hub;
 use crate::kernels;
+use crate::model::LoadOptions;
 use crate::noise::SeededNoise;
 use crate::pipeline::{Progress, SpeechRequest, TextToSpeech};
 use crate::wav;
@@ -47,8 +49,12 @@ pub struct ServerInfo {
     pub precision: Option<Precision>,
     /// Why a GPU request fell back to cpu, or why a precision was not applied.
     pub device_note: Option<String>,
-    /// Output sample rate (48000 for VoxCPM2), once loaded.
+    /// The model's output sample rate (48000 for VoxCPM2, 16000 for VoxCPM-0.5B, 44100 for
+    /// VoxCPM1.5), once loaded.
     pub sample_rate: Option<u32>,
+    /// The checkpoint's architecture, once loaded: VoxCPM2, or v1 (VoxCPM-0.5B, VoxCPM1.5),
+    /// which has no reference-clip mode. Displays as the official name ("voxcpm2", "voxcpm").
+    pub architecture: Option<Architecture>,
     /// The model as given at start.
     pub model: String,
     /// The checkpoint directory it resolved to.
@@ -124,6 +130,7 @@ struct State {
     precision: Option<Precision>,
     device_note: Option<String>,
     sample_rate: Option<u32>,
+    architecture: Option<Architecture>,
     model_dir: Option<PathBuf>,
 }
 
@@ -169,6 +176,7 @@ impl Server {
                 precision: None,
                 device_note: None,
                 sample_rate: None,
+                architecture: None,
                 model_dir: None,
             }),
             status_changed: Condvar::new(),
@@ -223,6 +231,7 @@ impl Server {
             precision: state.precision,
             device_note: state.device_note.clone(),
             sample_rate: state.sample_rate,
+            architecture: state.architecture,
             model: self.shared.model.clone(),
             model_dir: state.model_dir.clone(),
             stream_count: self.shared.streams.load(Ordering::Relaxed),
@@ -352,7 +361,12 @@ impl Worker {
         }
         let loaded = hub::resolve(model).and_then(|dir| {
             shared.state().model_dir = Some(dir.clone());
-            catch_panic(|| TextToSpeech::load_with_products(&dir, &resolved.device, resolved.precision.cpu_products()))
+            catch_panic(|| {
+                TextToSpeech::load(
+                    &dir,
+                    &LoadOptions::on(&resolved.device).with_products(resolved.precision.cpu_products()),
+                )
+            })
         });
         let engine = loaded.map_err(|e| e.to_string());
         if !shared.stopping() {
@@ -361,6 +375,7 @@ impl Worker {
                 Ok(tts) => {
                     state.status = Status::Ready;
                     state.sample_rate = Some(tts.output_sample_rate());
+                    state.architecture = Some(tts.model().config().architecture);
                     tracing::info!(model, device = resolved.name, "model ready");
                 }
                 Err(message) => {
@@ -411,8 +426,9 @@ impl Worker {
     /// possible, and resampled to its encoder rate; the target text normalised when asked).
     fn request(&self, text: &str, options: &GenerateOptions) -> Result<(&TextToSpeech, SpeechRequest)> {
         let tts = self.engine()?;
-        let request =
-            options.to_request(text, tts.model().config().audio_vae_config.sample_rate, self.denoiser.as_ref())?;
+        let config = tts.model().config();
+        options.check_for(config.architecture)?;
+        let request = options.to_request(text, config.audio_vae_config.sample_rate, self.denoiser.as_ref())?;
         Ok((tts, request))
     }
 

@@ -13,7 +13,7 @@ use crate::wav;
 pub(crate) enum StreamEvent {
     /// Generation began; the output sample rate.
     Started { sample_rate: u32 },
-    /// One patch of audio (160 ms at 48 kHz for VoxCPM2).
+    /// One patch of audio (160 ms for VoxCPM2 and VoxCPM1.5, 80 ms for VoxCPM-0.5B).
     Chunk(Vec<f32>),
     /// All chunks were sent.
     End,

@@ -1,4 +1,4 @@
-//! Damaged copies of the tiny fixture checkpoint, for the bad-input tests.
+//! Damaged copies of the fixture checkpoints, for the bad-input tests.
 
 use std::path::{Path, PathBuf};
 
@@ -8,10 +8,15 @@ use super::fixtures;
 
 /// A scratch copy of the tiny checkpoint.
 pub fn scratch_checkpoint() -> (tempfile::TempDir, PathBuf) {
+    scratch_copy("tiny")
+}
+
+/// A scratch copy of the checkpoint of the fixture config `config` ("tiny", "v1_odd", ...).
+pub fn scratch_copy(config: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("checkpoint");
     std::fs::create_dir(&dir).unwrap();
-    for entry in std::fs::read_dir(fixtures().join("tiny/checkpoint")).unwrap() {
+    for entry in std::fs::read_dir(fixtures().join(config).join("checkpoint")).unwrap() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
     }
@@ -33,10 +38,41 @@ pub fn rewrite_model(dir: &Path, edit: impl FnOnce(&mut Vec<(String, Dtype, Vec<
 
 /// Sets `pointer` (a JSON pointer) to `value` in a scratch copy's `config.json`.
 pub fn set_config_value(dir: &Path, pointer: &str, value: serde_json::Value) {
+    edit_config(dir, |config| {
+        *config.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer} is not in the fixture config")) = value;
+    });
+}
+
+/// Lets `edit` change a scratch copy's `config.json` (add or remove keys).
+pub fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let path = dir.join("config.json");
     let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    *config.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer} is not in the fixture config")) = value;
+    edit(&mut config);
     std::fs::write(&path, config.to_string()).unwrap();
+}
+
+/// Rewrites the torch zip file `path` (a `pytorch_model.bin` or `audiovae.pth`) with the entry
+/// whose name ends in `entry` ("/data.pkl") replaced by what `edit` makes of its bytes.
+pub fn rewrite_zip_entry(path: &Path, entry: &str, edit: impl FnOnce(&[u8]) -> Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut entries = Vec::new();
+    for i in 0..archive.len() {
+        let mut file = archive.by_index(i).unwrap();
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).unwrap();
+        entries.push((file.name().unwrap().into_owned(), bytes));
+    }
+    let mut edit = Some(edit);
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, bytes) in entries {
+        let bytes = if name.ends_with(entry) { edit.take().expect("one entry matches")(&bytes) } else { bytes };
+        writer.start_file(name, stored.with_alignment(64)).unwrap();
+        writer.write_all(&bytes).unwrap();
+    }
+    assert!(edit.is_none(), "no entry of {} ends in {entry}", path.display());
+    writer.finish().unwrap();
 }
 
 /// Writes NaN over every value of `tensor` in the scratch copy's f32 `model.safetensors`.

@@ -8,9 +8,10 @@ pub mod module_checks;
 use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor, TensorCreationOptions, TensorData};
+use voxcpm_engine::LoadOptions;
 use voxcpm_engine::kernels::Products;
-use voxcpm_engine::model::VoxCpm2;
-use voxcpm_engine::parity::{TensorFile, relative_max_error};
+use voxcpm_engine::model::VoxCpm;
+use voxcpm_engine::testkit::parity::{TensorFile, relative_max_error};
 
 /// engine/tests/fixtures, found from the workspace root: the CLI's tests include this module.
 pub fn fixtures() -> PathBuf {
@@ -21,26 +22,35 @@ pub fn fixtures() -> PathBuf {
 /// The fixture configs with per-module goldens.
 pub const CONFIGS: [&str; 2] = ["tiny", "odd"];
 
+/// The v1 fixture configs (VoxCPM-0.5B and VoxCPM1.5 flavours) with per-module goldens.
+pub const V1_CONFIGS: [&str; 2] = ["v1_tiny", "v1_odd"];
+
 pub fn device() -> Device {
     Device::flex()
 }
 
-pub fn load_model(config: &str) -> VoxCpm2 {
+/// The test device with f32 products: what most tests load with.
+pub fn load_options() -> LoadOptions {
+    LoadOptions::on(&device())
+}
+
+pub fn load_model(config: &str) -> VoxCpm {
     load_model_on(config, &device())
 }
 
-pub fn load_model_on(config: &str, device: &Device) -> VoxCpm2 {
+pub fn load_model_on(config: &str, device: &Device) -> VoxCpm {
     load_model_with(config, device, Products::F32)
 }
 
 /// A fixture config on `device`, the cpu's linear layers computing in `products`.
-pub fn load_model_with(config: &str, device: &Device, products: Products) -> VoxCpm2 {
+pub fn load_model_with(config: &str, device: &Device, products: Products) -> VoxCpm {
     load_model_from(&fixtures().join(config).join("checkpoint"), device, products)
 }
 
 /// The checkpoint in `dir` on `device`, the cpu's linear layers computing in `products`.
-pub fn load_model_from(dir: &std::path::Path, device: &Device, products: Products) -> VoxCpm2 {
-    VoxCpm2::load_with_products(dir, device, products).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
+pub fn load_model_from(dir: &std::path::Path, device: &Device, products: Products) -> VoxCpm {
+    VoxCpm::load(dir, &LoadOptions::on(device).with_products(products))
+        .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
 }
 
 pub fn goldens(config: &str) -> TensorFile {
@@ -147,9 +157,9 @@ pub fn run_zero_shot_case(
     path: &std::path::Path,
     device: &Device,
     products: Products,
-) -> (voxcpm_engine::parity::ZeroShotCase, voxcpm_engine::parity::CaseOutput, VoxCpm2) {
-    let model = VoxCpm2::load_with_products(checkpoint, device, products).unwrap();
-    let case = voxcpm_engine::parity::ZeroShotCase::read(path).unwrap();
+) -> (voxcpm_engine::testkit::parity::ZeroShotCase, voxcpm_engine::testkit::parity::CaseOutput, VoxCpm) {
+    let model = VoxCpm::load(checkpoint, &LoadOptions::on(device).with_products(products)).unwrap();
+    let case = voxcpm_engine::testkit::parity::ZeroShotCase::read(path).unwrap();
     let out = case.run(&model, path).unwrap();
     let (_, shape) = case.latents.as_ref().expect("case has latents");
     assert_eq!(out.latent_shape.to_vec(), *shape, "{}: generated length differs", path.display());

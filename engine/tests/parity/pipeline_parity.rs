@@ -1,15 +1,13 @@
 //! Text and prompt audio in, audio out, against the official `generate` / `generate_streaming`
 //! (tokenizer, prompt encoding, sequence layouts and context handling all included).
 
-mod common;
-
 use std::ops::ControlFlow;
 
-use common::*;
-use voxcpm_engine::noise::ReplayNoise;
-use voxcpm_engine::parity::{ParityCase, TensorFile};
+use crate::common::*;
 use voxcpm_engine::clip::ClipPadding;
+use voxcpm_engine::noise::ReplayNoise;
 use voxcpm_engine::pipeline::TextToSpeech;
+use voxcpm_engine::testkit::parity::{ParityCase, TensorFile};
 
 #[test]
 fn pipeline_cases_match_the_reference() {
@@ -18,7 +16,7 @@ fn pipeline_cases_match_the_reference() {
     let mut streamed_cases = 0;
     for (checkpoint, path) in cases {
         let name = path.display().to_string();
-        let tts = TextToSpeech::load(&checkpoint, &device()).unwrap();
+        let tts = TextToSpeech::load(&checkpoint, &load_options()).unwrap();
         let ParityCase::Pipeline(case) = ParityCase::read(&path).unwrap() else { panic!("{name} is a pipeline case") };
         let file = TensorFile::read(&path).unwrap();
         let sequence = tts.prepare(&case.request).unwrap().sequence;
@@ -50,7 +48,7 @@ fn pipeline_cases_match_the_reference() {
 fn prompt_and_reference_encoding_match_the_reference() {
     let mut checked = 0;
     for (checkpoint, path) in case_files("pipeline_") {
-        let tts = TextToSpeech::load(&checkpoint, &device()).unwrap();
+        let tts = TextToSpeech::load(&checkpoint, &load_options()).unwrap();
         let file = TensorFile::read(&path).unwrap();
         for (audio, features, padding) in [
             ("reference_audio", "reference_features", ClipPadding::Right),

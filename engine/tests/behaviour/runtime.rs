@@ -1,15 +1,14 @@
 //! The runtime `Server` on the tiny fixture checkpoint: every API call, ordering, stream
 //! isolation, cancellation, stop, and bad requests that leave the server serving.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Sender, channel};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use voxcpm_engine::Error;
+use voxcpm_engine::config::Architecture;
 use voxcpm_engine::pipeline::SpeechOptions;
 use voxcpm_engine::runtime::{GenerateOptions, Server, ServerOptions, Speech, Status};
 
@@ -26,7 +25,7 @@ fn ready_server() -> Server {
 }
 
 /// Fixed length, fixed seed: fast and reproducible.
-fn options(patches: usize, seed: u64) -> GenerateOptions {
+pub(super) fn options(patches: usize, seed: u64) -> GenerateOptions {
     GenerateOptions {
         speech: SpeechOptions { min_len: patches, max_len: patches, ..SpeechOptions::default() },
         seed: Some(seed),
@@ -34,7 +33,7 @@ fn options(patches: usize, seed: u64) -> GenerateOptions {
     }
 }
 
-fn write_wav(path: &Path, rate: u32, channels: u16, frames: usize) {
+pub(super) fn write_wav(path: &Path, rate: u32, channels: u16, frames: usize) {
     write_wav_i16(path, rate, channels, frames, |frame, channel| {
         let i = frame * channels as usize + channel as usize;
         ((i as f32 * 0.05).sin() * 9000.0) as i16
@@ -74,6 +73,8 @@ fn info_reports_the_loaded_model_and_seeded_audio_is_reproducible() {
     assert_eq!(info.status, Status::Ready);
     assert_eq!(info.device.as_deref(), Some("cpu"));
     assert_eq!(info.sample_rate, Some(48_000));
+    assert_eq!(info.architecture, Some(Architecture::V2));
+    assert_eq!(info.architecture.unwrap().to_string(), "voxcpm2", "the official name");
     assert_eq!(info.model, checkpoint());
     assert_eq!(info.stream_count, 0);
 

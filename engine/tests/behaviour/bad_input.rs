@@ -1,18 +1,17 @@
 //! Broken checkpoints and cases give a clear error naming the file and key, never a panic.
 
-mod common;
-
 use std::path::Path;
 
-use common::damage::*;
-use common::*;
+use crate::common::damage::*;
+use crate::common::*;
 use safetensors::Dtype;
 use voxcpm_engine::Error;
-use voxcpm_engine::model::VoxCpm2;
-use voxcpm_engine::parity::ZeroShotCase;
+use voxcpm_engine::config::VoxCpmConfig;
+use voxcpm_engine::model::VoxCpm;
+use voxcpm_engine::testkit::parity::ZeroShotCase;
 
 fn load_error(dir: &Path) -> String {
-    match VoxCpm2::load(dir, &device()) {
+    match VoxCpm::load(dir, &load_options()) {
         Ok(_) => panic!("loading {} should fail", dir.display()),
         Err(e) => e.to_string(),
     }
@@ -21,7 +20,7 @@ fn load_error(dir: &Path) -> String {
 #[test]
 fn the_untouched_copy_loads() {
     let (_tmp, dir) = scratch_checkpoint();
-    VoxCpm2::load(&dir, &device()).unwrap();
+    VoxCpm::load(&dir, &load_options()).unwrap();
 }
 
 #[test]
@@ -79,7 +78,7 @@ fn unknown_architecture_is_named() {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).unwrap().replace("\"voxcpm2\"", "\"voxcpm9\"");
     std::fs::write(&path, text).unwrap();
-    let err = VoxCpm2::load(&dir, &device()).unwrap_err();
+    let err = VoxCpm::load(&dir, &load_options()).unwrap_err();
     assert!(matches!(err, Error::UnsupportedArchitecture { ref found, .. } if found == "voxcpm9"), "{err}");
 }
 
@@ -179,7 +178,7 @@ fn every_absurd_config_value_is_named() {
     for (pointer, value, expected) in cases {
         let (_tmp, dir) = scratch_checkpoint();
         set_config_value(&dir, pointer, value.clone());
-        match VoxCpm2::load(&dir, &device()) {
+        match VoxCpm::load(&dir, &load_options()) {
             Err(Error::Config { path, message }) => {
                 assert!(path.ends_with("config.json"), "{pointer}: {}", path.display());
                 assert!(message.contains(expected), "{pointer} = {value}: {message}");
@@ -256,7 +255,7 @@ fn a_model_that_computes_nan_fails_the_request_instead_of_speaking_garbage() {
     for (tensor, stage) in [("lm_to_dit_proj.weight", "a generated patch"), ("stop_head.weight", "the stop head")] {
         let (_tmp, dir) = scratch_checkpoint();
         poison_tensor(&dir, tensor);
-        let tts = TextToSpeech::load(&dir, &device()).unwrap();
+        let tts = TextToSpeech::load(&dir, &load_options()).unwrap();
         let request = SpeechRequest { text: "hello".into(), ..Default::default() };
         let mut attempts = Vec::new();
         let result = tts.speak(&request, &mut SeededNoise::new(1), |p| {
@@ -287,10 +286,191 @@ fn a_vae_that_decodes_nan_fails_the_request() {
     use voxcpm_engine::pipeline::{SpeechRequest, TextToSpeech};
     let (_tmp, dir) = scratch_checkpoint();
     poison_vae_decoder(&dir);
-    let tts = TextToSpeech::load(&dir, &device()).unwrap();
+    let tts = TextToSpeech::load(&dir, &load_options()).unwrap();
     let request = SpeechRequest { text: "hello".into(), ..Default::default() };
     let whole = tts.speak(&request, &mut SeededNoise::new(1), |_| ControlFlow::Continue(()));
     assert!(matches!(whole, Err(Error::NonFinite { stage: "the decoded audio" })), "{:?}", whole.map(|a| a.len()));
     let streamed = tts.speak_streaming(&request, &mut SeededNoise::new(1), |_| ControlFlow::Continue(()));
     assert!(matches!(streamed, Err(Error::NonFinite { stage: "the decoded audio" })), "{streamed:?}");
+}
+
+// ---------------------------------------------------------------- v1 and VoxCPM2 keys mixed
+
+/// The config error of a scratch copy of `config` after `edit`: it names config.json.
+fn config_error(config: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let (_tmp, dir) = scratch_copy(config);
+    edit_config(&dir, edit);
+    match VoxCpm::load(&dir, &load_options()) {
+        Err(Error::Config { path, message }) => {
+            assert!(path.ends_with("config.json"), "{}", path.display());
+            message
+        }
+        other => panic!("{config}: expected a config error, got {:?}", other.map(|_| "a model")),
+    }
+}
+
+/// VoxCPM2 keys with values that would matter there, in a v1 config (declared, or meant by the
+/// absent `architecture` key): each named, with the architecture it belongs to.
+#[test]
+fn a_v1_config_with_voxcpm2_keys_that_would_matter_is_refused_naming_each() {
+    use serde_json::json;
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(Edit, &str); 4] = [
+        (|c| c["residual_lm_no_rope"] = json!(true), "residual_lm_no_rope = true belongs to a \"voxcpm2\" config"),
+        (
+            |c| c["audio_vae_config"]["out_sample_rate"] = json!(48000),
+            "audio_vae_config.out_sample_rate = 48000 belongs to a \"voxcpm2\" config",
+        ),
+        (
+            |c| c["audio_vae_config"]["sr_bin_boundaries"] = json!([20000, 30000, 40000]),
+            "audio_vae_config.sr_bin_boundaries = [20000, 30000, 40000] belongs to a \"voxcpm2\" config",
+        ),
+        (
+            |c| c["dit_config"]["dit_mean_mode"] = json!(true),
+            "dit_config.dit_mean_mode = true belongs to a \"voxcpm2\"",
+        ),
+    ];
+    for (config, architecture) in [
+        ("v1_tiny", "this config's architecture is \"voxcpm\""),
+        ("v1_odd", "this config has no architecture key, which means \"voxcpm\""),
+    ] {
+        for (edit, expected) in cases {
+            let message = config_error(config, edit);
+            assert!(message.contains(expected) && message.contains(architecture), "{config}: {message}");
+        }
+    }
+    // All of them at once: every key is listed.
+    let message = config_error("v1_tiny", |c| cases.iter().for_each(|(edit, _)| edit(c)));
+    assert!(cases.iter().all(|(_, expected)| message.contains(expected)), "{message}");
+}
+
+#[test]
+fn a_voxcpm2_config_with_a_v1_key_that_would_matter_is_refused() {
+    let message = config_error("tiny", |c| c["dit_mean_mode"] = true.into());
+    assert!(message.contains("dit_mean_mode = true belongs to a \"voxcpm\" config"), "{message}");
+    assert!(message.contains("this config's architecture is \"voxcpm2\""), "{message}");
+}
+
+/// Mean mode in its own class's place computes a time step the engine does not implement.
+#[test]
+fn mean_mode_is_refused_as_unsupported_in_either_architecture() {
+    let v1 = config_error("v1_odd", |c| c["dit_mean_mode"] = true.into());
+    assert!(v1.contains("dit_mean_mode = true is not supported"), "{v1}");
+    let v2 = config_error("tiny", |c| c["dit_config"]["dit_mean_mode"] = true.into());
+    assert!(v2.contains("dit_config.dit_mean_mode = true is not supported"), "{v2}");
+}
+
+/// What pydantic ignores and changes nothing is accepted: unknown keys, the other class's keys
+/// at values that agree with this one, and VoxCPM2's released `dit_config.mean_mode` (a key its
+/// class does not read).
+#[test]
+fn keys_that_change_nothing_are_accepted_as_the_official_loader_accepts_them() {
+    use serde_json::json;
+    let (_tmp, dir) = scratch_copy("v1_odd");
+    let untouched = VoxCpmConfig::load(&dir.join("config.json")).unwrap();
+    edit_config(&dir, |c| {
+        c["residual_lm_no_rope"] = json!(false);
+        c["dit_mean_mode"] = json!(false);
+        c["a_key_of_a_later_release"] = json!({ "anything": [1, 2] });
+        c["audio_vae_config"]["out_sample_rate"] = json!(44100);
+        c["audio_vae_config"]["sr_bin_boundaries"] = json!(null);
+        c["audio_vae_config"]["cond_type"] = json!("scale_bias");
+        c["dit_config"]["mean_mode"] = json!(true);
+    });
+    let edited = VoxCpmConfig::load(&dir.join("config.json")).unwrap();
+    assert_eq!(format!("{edited:?}"), format!("{untouched:?}"), "the same model");
+    VoxCpm::load(&dir, &load_options()).unwrap();
+
+    let (_tmp, dir) = scratch_checkpoint();
+    edit_config(&dir, |c| {
+        c["dit_mean_mode"] = json!(false);
+        c["dit_config"]["mean_mode"] = json!(true);
+        c["dit_config"]["dit_mean_mode"] = json!(false);
+        c["a_key_of_a_later_release"] = json!(7);
+    });
+    VoxCpm::load(&dir, &load_options()).unwrap();
+}
+
+#[test]
+fn an_unknown_architecture_in_a_v1_config_is_named() {
+    let (_tmp, dir) = scratch_copy("v1_odd");
+    edit_config(&dir, |c| c["architecture"] = "voxcpm1.5".into());
+    match VoxCpm::load(&dir, &load_options()) {
+        Err(e @ Error::UnsupportedArchitecture { .. }) => {
+            let message = e.to_string();
+            assert!(message.contains("\"voxcpm1.5\"") && message.contains("config.json"), "{message}");
+        }
+        other => panic!("expected an unsupported architecture, got {:?}", other.map(|_| "a model")),
+    }
+}
+
+/// The weights give the architecture away when the config's key is wrong. A VoxCPM2 config
+/// over v1 weights: the VAE lacks VoxCPM2's output-rate conditioning, and once the VAE is
+/// described as v1's, the model lacks `fusion_concat_proj`. A v1 config over VoxCPM2 weights:
+/// the VAE's conditioning tensors are unexpected. (The loader reports the VAE's problems first.)
+#[test]
+fn weights_of_the_other_architecture_are_named_by_their_tensors() {
+    let (_tmp, dir) = scratch_copy("v1_odd");
+    edit_config(&dir, |c| c["architecture"] = "voxcpm2".into());
+    let message = load_error(&dir);
+    assert!(
+        message.contains("audiovae.pth") && message.contains("missing tensor decoder.sr_bin_boundaries"),
+        "{message}"
+    );
+    edit_config(&dir, |c| {
+        c["audio_vae_config"]["sr_bin_boundaries"] = serde_json::Value::Null;
+        c["audio_vae_config"]["out_sample_rate"] = 44100.into();
+    });
+    let message = load_error(&dir);
+    assert!(
+        message.contains("model.safetensors") && message.contains("missing tensor fusion_concat_proj.weight"),
+        "{message}"
+    );
+
+    let (_tmp, dir) = scratch_checkpoint();
+    edit_config(&dir, |c| {
+        c["architecture"] = "voxcpm".into();
+        let top = c.as_object_mut().unwrap();
+        top.remove("residual_lm_no_rope");
+        let vae = top["audio_vae_config"].as_object_mut().unwrap();
+        vae.remove("out_sample_rate");
+        vae.remove("sr_bin_boundaries");
+    });
+    let message = load_error(&dir);
+    assert!(
+        message.contains("audiovae.pth") && message.contains("unexpected tensor decoder.sr_bin_boundaries"),
+        "{message}"
+    );
+}
+
+// ---------------------------------------------------------------- a damaged pytorch_model.bin
+
+/// The VoxCPM-0.5B layout (`v1_tiny` ships only `pytorch_model.bin`), damaged five ways: each a
+/// weight-file error naming it, never a panic.
+#[test]
+fn a_damaged_pytorch_model_bin_is_named() {
+    type Damage = fn(&Path);
+    let damages: [(&str, Damage); 5] = [
+        ("truncated", |bin| {
+            let bytes = std::fs::read(bin).unwrap();
+            std::fs::write(bin, &bytes[..bytes.len() / 2]).unwrap();
+        }),
+        ("not a zip", |bin| std::fs::write(bin, b"definitely not a torch checkpoint").unwrap()),
+        ("garbage pickle", |bin| rewrite_zip_entry(bin, "/data.pkl", |pickle| vec![0xff; pickle.len()])),
+        ("truncated pickle", |bin| rewrite_zip_entry(bin, "/data.pkl", |pickle| pickle[..pickle.len() / 2].to_vec())),
+        // A well-formed pickle of the number 7 (protocol 2): no dict of tensors.
+        ("a pickle of no tensors", |bin| rewrite_zip_entry(bin, "/data.pkl", |_| b"\x80\x02K\x07.".to_vec())),
+    ];
+    for (what, damage) in damages {
+        let (_tmp, dir) = scratch_copy("v1_tiny");
+        let bin = dir.join("pytorch_model.bin");
+        damage(&bin);
+        let error = VoxCpm::load(&dir, &load_options()).err().unwrap_or_else(|| panic!("{what}: loaded"));
+        let message = error.to_string();
+        assert!(message.contains("pytorch_model.bin"), "{what}: {message}");
+        assert!(
+            matches!(error, Error::WeightFile { .. } | Error::WeightMismatch { .. }),
+            "{what}: a weight-file error, got {message}"
+        );
+    }
 }

@@ -1,4 +1,11 @@
-//! The whole VoxCPM2 network and its patch-by-patch generation loop (§6.2, §6.3).
+//! The whole network and its patch-by-patch generation loop (§6.2, §6.3), for both
+//! architectures: v1 (`VoxCPMModel`: VoxCPM-0.5B, VoxCPM1.5) and VoxCPM2 (`VoxCPM2Model`).
+//!
+//! The stacks, LocEnc, FSQ, the CFM solver, the stop head and the loop are shared. Where the
+//! official classes differ, the model switches on [`Architecture`] (tools/golden/V1_NOTES.md):
+//! the residual LM's input (a sum in v1, `fusion_concat_proj` of the two in v2), the DiT's
+//! conditioning `mu` (a sum in v1, the two side by side in v2), LocDiT's sequence layout and
+//! the AudioVAE; the config resolves the rest (v1's residual LM always has RoPE, the FSQ width).
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -10,6 +17,7 @@ use super::audio_vae::AudioVae;
 use super::cfm::{self, CfmSettings};
 use super::embedding::TokenEmbedding;
 use super::fsq::Fsq;
+use super::load_options::LoadOptions;
 use super::loc_dit::LocDit;
 use super::loc_enc::LocEnc;
 use super::lora::LoraAdapter;
@@ -17,9 +25,8 @@ use super::minicpm::MiniCpmStack;
 use super::nn::{Linear, to_vec};
 use super::rope::Rope;
 use super::sequence::Sequence;
-use crate::config::VoxCpmConfig;
+use crate::config::{Architecture, VoxCpmConfig};
 use crate::error::{Error, Result, ensure_finite};
-use crate::kernels::Products;
 use crate::noise::NoiseSource;
 use crate::weights::{WeightFile, WeightLoader};
 
@@ -36,9 +43,9 @@ pub struct GenerationSettings {
     pub cfm: CfmSettings,
 }
 
-/// The networks of a VoxCPM2 checkpoint, weights on one device.
+/// The networks of a VoxCPM checkpoint (either architecture), weights on one device.
 #[derive(Debug, Clone)]
-pub struct VoxCpm2 {
+pub struct VoxCpm {
     config: VoxCpmConfig,
     embed_tokens: TokenEmbedding,
     base_lm: MiniCpmStack,
@@ -49,26 +56,21 @@ pub struct VoxCpm2 {
     enc_to_lm_proj: Linear,
     lm_to_dit_proj: Linear,
     res_to_dit_proj: Linear,
-    fusion_concat_proj: Linear,
+    /// v2 only: joins the base LM's output and the patch embedding into the residual LM's input.
+    fusion_concat_proj: Option<Linear>,
     stop_proj: Linear,
     stop_head: Linear,
     audio_vae: AudioVae,
 }
 
-impl VoxCpm2 {
+impl VoxCpm {
     /// Loads `config.json`, `model.safetensors` (or `pytorch_model.bin`) and
     /// `audiovae.safetensors` (or `audiovae.pth`) from an official checkpoint directory.
-    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        Self::load_with_products(dir, device, Products::F32)
-    }
-
-    /// As [`load`](Self::load), the CPU's linear layers computing their products in `products`
-    /// (other devices ignore it).
-    pub fn load_with_products(dir: &Path, device: &Device, products: Products) -> Result<Self> {
+    pub fn load(dir: &Path, options: &LoadOptions) -> Result<Self> {
         let config = VoxCpmConfig::load(&dir.join("config.json"))?;
         let model_file = WeightFile::open(&first_existing(dir, &["model.safetensors", "pytorch_model.bin"]))?;
         let vae_file = WeightFile::open(&first_existing(dir, &["audiovae.safetensors", "audiovae.pth"]))?;
-        Self::from_files(config, &model_file, &vae_file, device, products)
+        Self::from_files(config, &model_file, &vae_file, options)
     }
 
     /// Builds the model from already opened weight files; every tensor of both files must be
@@ -77,11 +79,10 @@ impl VoxCpm2 {
         config: VoxCpmConfig,
         model: &WeightFile,
         vae: &WeightFile,
-        device: &Device,
-        products: Products,
+        options: &LoadOptions,
     ) -> Result<Self> {
-        let mut model_loader = WeightLoader::new(model, device).with_products(products);
-        let mut vae_loader = WeightLoader::new(vae, device);
+        let mut model_loader = WeightLoader::new(model, &options.device).with_products(options.products);
+        let mut vae_loader = WeightLoader::new(vae, &options.device);
         let net = Self::build(config, &mut model_loader, &mut vae_loader);
         vae_loader.finish()?;
         model_loader.finish()?;
@@ -108,20 +109,22 @@ impl VoxCpm2 {
         let dit_h = config.dit_config.hidden_dim;
         let (d, fsq_dim) = (config.feat_dim, config.scalar_quantization_latent_dim);
         let embed_scale = config.text_embed_scale();
-        VoxCpm2 {
+        let architecture = config.architecture;
+        VoxCpm {
             embed_tokens: TokenEmbedding::load(w, "base_lm.embed_tokens.weight", lm.vocab_size, h, embed_scale as f32),
             base_lm: MiniCpmStack::load(w, "base_lm", &base, Some(rope.clone())),
             residual_lm: MiniCpmStack::load(w, "residual_lm", &config.residual_lm(), Some(rope.clone())),
             loc_enc: LocEnc::load(w, &config.loc_enc(), d, rope.clone()),
-            loc_dit: LocDit::load(w, &config.loc_dit(), d, rope),
+            loc_dit: LocDit::load(w, &config.loc_dit(), d, rope, architecture),
             fsq: Fsq::load(w, h, fsq_dim, config.scalar_quantization_scale),
             enc_to_lm_proj: Linear::load(w, "enc_to_lm_proj", enc_h, h, true),
             lm_to_dit_proj: Linear::load(w, "lm_to_dit_proj", h, dit_h, true),
             res_to_dit_proj: Linear::load(w, "res_to_dit_proj", h, dit_h, true),
-            fusion_concat_proj: Linear::load(w, "fusion_concat_proj", 2 * h, h, true),
+            fusion_concat_proj: (architecture == Architecture::V2)
+                .then(|| Linear::load(w, "fusion_concat_proj", 2 * h, h, true)),
             stop_proj: Linear::load(w, "stop_proj", h, h, true),
             stop_head: Linear::load(w, "stop_head", h, 2, false),
-            audio_vae: AudioVae::load(vw, &config.audio_vae_config),
+            audio_vae: AudioVae::load(vw, &config.audio_vae_config, architecture),
             config,
         }
     }
@@ -158,14 +161,9 @@ impl VoxCpm2 {
         out.extend(self.residual_lm.linears_mut());
         out.extend(self.loc_enc.linears_mut());
         out.extend(self.loc_dit.linears_mut());
-        out.extend([
-            &mut self.enc_to_lm_proj,
-            &mut self.lm_to_dit_proj,
-            &mut self.res_to_dit_proj,
-            &mut self.fusion_concat_proj,
-            &mut self.stop_proj,
-            &mut self.stop_head,
-        ]);
+        out.extend([&mut self.enc_to_lm_proj, &mut self.lm_to_dit_proj, &mut self.res_to_dit_proj]);
+        out.extend(self.fusion_concat_proj.as_mut());
+        out.extend([&mut self.stop_proj, &mut self.stop_head]);
         out
     }
 
@@ -228,8 +226,46 @@ impl VoxCpm2 {
     }
 
     /// Patch-level embedding for the LMs: `enc_to_lm_proj(LocEnc(patches))`, `[B,T,P,D]` → `[B,T,H]`.
-    fn embed_patches(&self, patches: Tensor<4>) -> Tensor<3> {
+    pub fn embed_patches(&self, patches: Tensor<4>) -> Tensor<3> {
         self.enc_to_lm_proj.forward(self.loc_enc.forward(patches))
+    }
+
+    /// The prefill's base-LM output as the rest of the model reads it: quantised by FSQ at
+    /// audio positions, raw at text positions (§6.2 step 4).
+    pub fn quantize_audio_positions(&self, enc_out: Tensor<3>, audio_mask: &[bool]) -> Tensor<3> {
+        let t = audio_mask.len();
+        let audio: Vec<f32> = audio_mask.iter().map(|&a| if a { 1.0 } else { 0.0 }).collect();
+        let audio = Tensor::<1>::from_data(TensorData::new(audio, [t]), &self.device()).reshape([1, t, 1]);
+        let text = audio.clone().neg() + 1.0;
+        self.fsq.forward(enc_out.clone()) * audio + enc_out * text
+    }
+
+    /// The residual LM's input from the (quantised) base-LM output and the patch embedding
+    /// (zero at text positions): their sum in v1, `fusion_concat_proj` of the two side by side
+    /// in v2. `[.., H]` each.
+    pub fn residual_input<const D: usize>(&self, lm_out: Tensor<D>, patch_embed: Tensor<D>) -> Tensor<D> {
+        match &self.fusion_concat_proj {
+            None => lm_out + patch_embed,
+            Some(fusion) => fusion.forward(Tensor::cat(vec![lm_out, patch_embed], D - 1)),
+        }
+    }
+
+    /// The DiT's conditioning from the two LMs' last hidden states `[B, H]`: v1 adds the two
+    /// projections (`[B, H_dit]`), v2 puts them side by side (`[B, 2·H_dit]`).
+    pub fn dit_condition(&self, lm_hidden: Tensor<2>, residual_hidden: Tensor<2>) -> Tensor<2> {
+        let lm = self.lm_to_dit_proj.forward(lm_hidden);
+        let residual = self.res_to_dit_proj.forward(residual_hidden);
+        match self.config.architecture {
+            Architecture::V1 => lm + residual,
+            Architecture::V2 => Tensor::cat(vec![lm, residual], 1),
+        }
+    }
+
+    /// The prompt patches decoded before the generated ones (`[n, P, D]` rows): when the
+    /// sequence ends with prompt audio, its last `min(n, audio positions)` patches, with n = 2
+    /// in v1 and 3 in v2.
+    pub fn context_patches<'a>(&self, sequence: &'a Sequence) -> &'a [f32] {
+        sequence.context_patches(self.config.architecture.context_patches())
     }
 
     /// Runs prefill and generates patches until the stop head fires (after `min_len`) or
@@ -276,13 +312,13 @@ impl VoxCpm2 {
         let audio_mask: Vec<f32> = sequence.audio_mask.iter().map(|&a| if a { 1.0 } else { 0.0 }).collect();
         let audio_mask = Tensor::<1>::from_data(TensorData::new(audio_mask, [t]), &device).reshape([1, t, 1]);
         let text_mask = audio_mask.clone().neg() + 1.0;
+        // Zero at text positions already: no need to mask it again.
         let feat_embed = self.embed_audio_positions(&features, &sequence.audio_mask);
         let text_embed = self.embed_tokens.lookup(&sequence.tokens);
-        let combined = text_embed * text_mask.clone() + feat_embed.clone() * audio_mask.clone();
+        let combined = text_embed * text_mask + feat_embed.clone() * audio_mask;
         let enc_out = self.base_lm.forward_cached(combined, &mut base_cache)?;
-        let enc_out = self.fsq.forward(enc_out.clone()) * audio_mask.clone() + enc_out * text_mask;
-        let residual_in =
-            self.fusion_concat_proj.forward(Tensor::cat(vec![enc_out.clone(), feat_embed * audio_mask], 2));
+        let enc_out = self.quantize_audio_positions(enc_out, &sequence.audio_mask);
+        let residual_in = self.residual_input(enc_out.clone(), feat_embed);
         let residual_out = self.residual_lm.forward_cached(residual_in, &mut residual_cache)?;
         let last = |x: Tensor<3>| x.slice_dim(1, t - 1..t).squeeze_dim::<2>(1);
         let mut lm_hidden = last(enc_out);
@@ -293,13 +329,7 @@ impl VoxCpm2 {
         // Patch loop (§6.3).
         let mut patches = Vec::new();
         for i in 0..max_len {
-            let mu = Tensor::cat(
-                vec![
-                    self.lm_to_dit_proj.forward(lm_hidden.clone()),
-                    self.res_to_dit_proj.forward(residual_hidden.clone()),
-                ],
-                1,
-            );
+            let mu = self.dit_condition(lm_hidden.clone(), residual_hidden.clone());
             let z = noise.next_patch(d * p)?;
             let z = Tensor::<3>::from_data(TensorData::new(z, [1, d, p]), &device);
             let patch = cfm::solve(&self.loc_dit, z, mu, cond.clone(), settings.cfm);
@@ -327,7 +357,7 @@ impl VoxCpm2 {
             }
             let step_embed = self.embed_patches(patch_pd.unsqueeze_dim(1)).squeeze_dim::<2>(1);
             lm_hidden = self.fsq.forward(self.base_lm.step(step_embed.clone(), &mut base_cache)?);
-            let residual_in = self.fusion_concat_proj.forward(Tensor::cat(vec![lm_hidden.clone(), step_embed], 1));
+            let residual_in = self.residual_input(lm_hidden.clone(), step_embed);
             residual_hidden = self.residual_lm.step(residual_in, &mut residual_cache)?;
         }
         Ok(patches)

@@ -9,7 +9,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
 use crate::model::nn::to_vec;
-use crate::model::{CfmSettings, DEFAULT_RATIO_THRESHOLD, GenerationSettings, Sequence, VoxCpm2, patch_cap};
+use crate::model::{CfmSettings, DEFAULT_RATIO_THRESHOLD, GenerationSettings, Sequence, VoxCpm, patch_cap};
 use crate::noise::ReplayNoise;
 use crate::pipeline::{PromptClip, SpeechOptions, SpeechRequest, TextToSpeech};
 
@@ -86,7 +86,7 @@ fn case_error(path: &Path, message: String) -> Error {
 }
 
 /// Checks recorded noise `[n, 1, D, P]` against the model.
-fn check_noise(shape: &[usize], model: &VoxCpm2, path: &Path) -> Result<()> {
+fn check_noise(shape: &[usize], model: &VoxCpm, path: &Path) -> Result<()> {
     let (p, d) = (model.config().patch_size, model.config().feat_dim);
     match shape {
         [_, 1, nd, np] if *nd == d && *np == p => Ok(()),
@@ -237,7 +237,7 @@ impl ZeroShotCase {
 
     /// Runs the case on `model`; fails with a message naming the mismatch when the case does
     /// not fit the model.
-    pub fn run(&self, model: &VoxCpm2, path: &Path) -> Result<CaseOutput> {
+    pub fn run(&self, model: &VoxCpm, path: &Path) -> Result<CaseOutput> {
         let config = model.config();
         let (p, d) = (config.patch_size, config.feat_dim);
         let bad = |message: String| case_error(path, message);

@@ -12,17 +12,15 @@
 //! bug), and where there is no /proc/cpuinfo to ask, a skip fails. Other architectures have no
 //! x86 kernels at all, so their skips stand.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::module_checks::ModuleChecks;
-use common::*;
+use crate::common::module_checks::ModuleChecks;
+use crate::common::*;
 use voxcpm_engine::kernels::{self, LEVEL_VARIABLE, Level, LevelError, Products};
-use voxcpm_engine::parity::relative_max_error;
 use voxcpm_engine::runtime::{Precision, Server, ServerOptions};
+use voxcpm_engine::testkit::parity::relative_max_error;
 
 /// Set in a child: the test runs its checks at the level in `VOXCPM_KERNEL` instead of
 /// starting a child.
@@ -174,6 +172,9 @@ fn in_child() -> bool {
 /// Runs this binary's `test` alone in a child with `VOXCPM_KERNEL=level` and `env`, failing
 /// with the child's output unless the test ran and passed.
 fn run_in_child(test: &str, level: &str, env: &[(&str, &Path)]) {
+    // Test names are paths inside the test binary (`kernel_levels::...`), without its crate.
+    let path = module_path!().split_once("::").map_or(String::new(), |(_, module)| format!("{module}::"));
+    let test = &format!("{path}{test}");
     let output = Command::new(std::env::current_exe().expect("the test binary's path"))
         .args(["--exact", test])
         .env(CHILD, "1")

@@ -1,7 +1,7 @@
 //! Random-weight checkpoints in the official layout, for benchmarks and loader tests at sizes
 //! too large to commit (up to the released 2.29 B-parameter shapes).
 //!
-//! The tensor list comes from the model's own loader ([`VoxCpm2::tensor_inventory`]), so a
+//! The tensor list comes from the model's own loader ([`VoxCpm::tensor_inventory`]), so a
 //! synthetic checkpoint has exactly the names and shapes the official one has.
 
 mod presets;
@@ -12,7 +12,7 @@ use std::path::Path;
 
 use crate::config::VoxCpmConfig;
 use crate::error::{Error, Result};
-use crate::model::VoxCpm2;
+use crate::model::VoxCpm;
 
 pub use presets::{Preset, preset_config};
 
@@ -42,7 +42,7 @@ pub fn write_checkpoint(
         let (from, to) = (tokenizer_dir.join(name), dir.join(name));
         std::fs::copy(&from, &to).map_err(|e| Error::io(&from, e))?;
     }
-    let (model_tensors, vae_tensors) = VoxCpm2::tensor_inventory(&config);
+    let (model_tensors, vae_tensors) = VoxCpm::tensor_inventory(&config);
     let mut rng = Rng(seed | 1);
     write_safetensors(&dir.join("model.safetensors"), &model_tensors, dtype, &mut rng)?;
     let boundaries = config.audio_vae_config.sr_bin_boundaries.clone().unwrap_or_default();

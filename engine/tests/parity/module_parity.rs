@@ -1,9 +1,7 @@
 //! Each part of the model against the official implementation, on the fixture checkpoints.
 
-mod common;
-
-use common::module_checks::ModuleChecks;
-use common::{MODULE_TOLERANCE, device, fixtures};
+use crate::common::module_checks::ModuleChecks;
+use crate::common::{MODULE_TOLERANCE, device, fixtures};
 use voxcpm_engine::kernels::Products;
 
 fn on_cpu() -> ModuleChecks {

@@ -1,13 +1,11 @@
 //! LoRA adapters in the official fine-tuning layout: parity with the official `LoRALinear`
 //! path, exact unloading, replacement, and bad adapters.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
-use voxcpm_engine::model::VoxCpm2;
-use voxcpm_engine::parity::{TensorFile, ZeroShotCase};
+use crate::common::*;
+use voxcpm_engine::model::VoxCpm;
+use voxcpm_engine::testkit::parity::{TensorFile, ZeroShotCase};
 
 fn adapter() -> PathBuf {
     fixtures().join("tiny/lora")
@@ -19,7 +17,7 @@ fn case() -> (ZeroShotCase, PathBuf) {
 }
 
 /// Latents of the LoRA case's inputs (noise included) on `model` as it is now.
-fn latents(model: &VoxCpm2) -> Vec<f32> {
+fn latents(model: &VoxCpm) -> Vec<f32> {
     let (case, path) = case();
     case.run(model, &path).unwrap().latents
 }

@@ -1,8 +1,6 @@
 //! Token ids identical to the official wrapper (LlamaTokenizerFast + multi-char CJK split).
 
-mod common;
-
-use common::fixtures;
+use crate::common::fixtures;
 use voxcpm_engine::tokenizer::TextTokenizer;
 
 #[derive(serde::Deserialize)]

@@ -1,11 +1,9 @@
 //! Checkpoints written by `synthetic` (the layout used for full-size benchmarks) load back
 //! through the same path as official ones.
 
-mod common;
-
-use common::*;
-use voxcpm_engine::model::VoxCpm2;
-use voxcpm_engine::synthetic::{WeightDtype, write_checkpoint};
+use crate::common::*;
+use voxcpm_engine::model::VoxCpm;
+use voxcpm_engine::testkit::synthetic::{WeightDtype, write_checkpoint};
 
 fn tiny_config() -> serde_json::Value {
     let text = std::fs::read_to_string(fixtures().join("tiny/checkpoint/config.json")).unwrap();
@@ -17,7 +15,7 @@ fn synthetic_checkpoints_load_in_both_dtypes() {
     for dtype in [WeightDtype::F32, WeightDtype::BF16] {
         let tmp = tempfile::tempdir().unwrap();
         write_checkpoint(&tiny_config(), tmp.path(), dtype, &fixtures().join("tiny/checkpoint"), 7).unwrap();
-        let model = VoxCpm2::load(tmp.path(), &device()).unwrap();
+        let model = VoxCpm::load(tmp.path(), &load_options()).unwrap();
         let latents = burn::tensor::Tensor::<3>::zeros([1, model.config().feat_dim, 4], &device());
         let audio = values(model.audio_vae().decode(latents));
         assert!(audio.iter().all(|x| x.is_finite()), "{dtype:?}: decoded audio is finite");
@@ -61,7 +59,7 @@ fn audiovae_safetensors_is_preferred_and_decodes_like_the_pth() {
     safetensors::serialize_to_file(views, None, &tmp.path().join("audiovae.safetensors")).unwrap();
     std::fs::write(tmp.path().join("audiovae.pth"), b"not used: the safetensors file wins").unwrap();
 
-    let from_safetensors = VoxCpm2::load(tmp.path(), &device()).unwrap();
+    let from_safetensors = VoxCpm::load(tmp.path(), &load_options()).unwrap();
     let from_pth = load_model("tiny");
     let latents = tensor::<3>(&goldens("tiny"), "vae.decode.input");
     let a = values(from_safetensors.audio_vae().decode(latents.clone()));

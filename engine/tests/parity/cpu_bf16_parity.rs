@@ -18,15 +18,13 @@
 //! jump, not a growing error), and the quantiser of a bf16 checkpoint (see
 //! [`every_module_of_a_bf16_checkpoint_matches`]).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::bf16_checkpoint::bf16_fixture_checkpoints;
-use common::module_checks::ModuleChecks;
-use common::*;
+use crate::common::bf16_checkpoint::bf16_fixture_checkpoints;
+use crate::common::module_checks::ModuleChecks;
+use crate::common::*;
 use voxcpm_engine::kernels::Products;
-use voxcpm_engine::parity::relative_max_error;
+use voxcpm_engine::testkit::parity::relative_max_error;
 
 fn on_cpu(products: Products, tolerance: f32, checkpoints: PathBuf) -> ModuleChecks {
     ModuleChecks { device: device(), products, tolerance, checkpoints }
@@ -113,4 +111,25 @@ fn take(config: &str, checkpoints: &Path, products: Products) -> (Vec<f32>, Vec<
     assert!(out.audio.iter().all(|x| x.is_finite()), "{config}: bf16 audio has non-finite samples");
     let (shape, patch) = (out.latent_shape, model.config().patch_size);
     (first_patch(&out.latents, shape, patch), first_patch(latents, shape, patch))
+}
+
+/// v1 (VoxCPM-0.5B and VoxCPM1.5 flavours): every module with a v1 golden in bf16 products,
+/// which must really round (v1_tiny's base LM differs from its f32-products self).
+#[test]
+fn every_v1_module_matches_in_bf16_products() {
+    let prefill = |products| base_lm_prefill("v1_tiny", &fixtures(), products);
+    let difference = relative_max_error(&prefill(Products::Bf16), &prefill(Products::F32));
+    assert!(difference > 1e-5, "bf16 products left the v1 base LM unchanged ({difference:e})");
+    on_cpu(Products::Bf16, BF16_TOLERANCE, fixtures()).on_configs(&V1_CONFIGS, |l| l.all_v1());
+}
+
+/// A whole v1 take of each flavour in bf16 products: its first patch within the tolerance, its
+/// length kept and its audio finite (see [`take`]).
+#[test]
+fn a_v1_take_in_bf16_products_starts_within_tolerance_and_keeps_its_length() {
+    for config in V1_CONFIGS {
+        let (made, expected) = take(config, &fixtures(), Products::Bf16);
+        eprintln!("{config} first patch in bf16 products: {:.2e}", relative_max_error(&made, &expected));
+        assert_close(&format!("{config} first patch in bf16 products"), &made, &expected, BF16_TOLERANCE);
+    }
 }

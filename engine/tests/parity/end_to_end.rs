@@ -1,8 +1,6 @@
 //! Whole zero-shot generations against the official loop, noise replayed from the cases.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn zero_shot_cases_match_the_reference() {

@@ -1,4 +1,5 @@
-//! Configs for synthetic checkpoints: the released VoxCPM2 shapes and a mid-size model.
+//! Configs for synthetic checkpoints: the released VoxCPM2 shapes, a mid-size VoxCPM2, and the
+//! released v1 shapes (VoxCPM-0.5B, VoxCPM1.5).
 
 use serde_json::{Value, json};
 
@@ -8,6 +9,10 @@ pub enum Preset {
     Full,
     /// Every width about halved and fewer layers: fast enough for per-stage timings on 2 cores.
     Mid,
+    /// The VoxCPM-0.5B release (v1, 16 kHz, no `audio_vae_config`: the VAE class defaults).
+    VoxCpm05B,
+    /// The VoxCPM1.5 release (v1, 44.1 kHz).
+    VoxCpm15,
 }
 
 impl std::str::FromStr for Preset {
@@ -17,7 +22,9 @@ impl std::str::FromStr for Preset {
         match s {
             "full" => Ok(Preset::Full),
             "mid" => Ok(Preset::Mid),
-            other => Err(format!("unknown preset {other:?} (full, mid)")),
+            "voxcpm-0.5b" => Ok(Preset::VoxCpm05B),
+            "voxcpm1.5" => Ok(Preset::VoxCpm15),
+            other => Err(format!("unknown preset {other:?} (full, mid, voxcpm-0.5b, voxcpm1.5)")),
         }
     }
 }
@@ -92,10 +99,99 @@ const ROPE_FACTORS: [f64; 64] = [
     31.02392307921529,
 ];
 
+/// The 32 LongRoPE factors of MiniCPM-4 (`short_factor == long_factor`), head dim 64, taken for
+/// both v1 releases as tools/golden's presets take them (the 0.5B's, assumed for the 1.5;
+/// see tools/golden/V1_NOTES.md §9).
+const V1_ROPE_FACTORS: [f64; 32] = [
+    1.0004360675811768,
+    1.0668443441390991,
+    1.1631425619125366,
+    1.3025742769241333,
+    1.5040205717086792,
+    1.7941505908966064,
+    2.2101221084594727,
+    2.802666664123535,
+    3.6389970779418945,
+    4.804192543029785,
+    6.39855432510376,
+    8.527148246765137,
+    11.277542114257812,
+    14.684998512268066,
+    18.69317054748535,
+    23.13019371032715,
+    27.72362518310547,
+    32.1606559753418,
+    36.168827056884766,
+    39.57627868652344,
+    42.32667541503906,
+    44.45526885986328,
+    46.04962921142578,
+    47.21482849121094,
+    48.05115509033203,
+    48.64370346069336,
+    49.05967712402344,
+    49.34980392456055,
+    49.551246643066406,
+    49.69068145751953,
+    49.78697967529297,
+    49.85338592529297,
+];
+
+/// The `config.json` of a preset.
 pub fn preset_config(preset: Preset) -> Value {
+    match preset {
+        Preset::Full | Preset::Mid => voxcpm2_config(preset),
+        Preset::VoxCpm05B | Preset::VoxCpm15 => v1_release_config(preset),
+    }
+}
+
+/// The v1 releases' configs, with only the keys the releases have (VoxCPM-0.5B has no
+/// `audio_vae_config`): the same text as the official tensor lists in
+/// `engine/tests/fixtures/preset_voxcpm*.json` were built from.
+fn v1_release_config(preset: Preset) -> Value {
+    let is_1_5 = preset == Preset::VoxCpm15;
+    let (patch, residual, local_layers, max_length) = if is_1_5 { (4, 8, 8, 8192) } else { (2, 6, 4, 4096) };
+    let local_stack = json!({ "hidden_dim": 1024, "ffn_dim": 4096, "num_heads": 16, "num_layers": local_layers });
+    let mut dit = local_stack.clone();
+    dit["cfm_config"] =
+        json!({"sigma_min": 1e-6, "solver": "euler", "t_scheduler": "log-norm", "inference_cfg_rate": 2.0});
+    let mut config = json!({
+        "architecture": "voxcpm",
+        "lm_config": {
+            "bos_token_id": 1, "eos_token_id": 2,
+            "hidden_size": 1024, "intermediate_size": 4096,
+            "max_position_embeddings": 32768,
+            "num_attention_heads": 16, "num_hidden_layers": 24, "num_key_value_heads": 2,
+            "rms_norm_eps": 1e-5,
+            "rope_scaling": {
+                "type": "longrope", "long_factor": V1_ROPE_FACTORS, "short_factor": V1_ROPE_FACTORS,
+                "original_max_position_embeddings": 32768
+            },
+            "vocab_size": 73448, "scale_emb": 12, "dim_model_base": 256,
+            "scale_depth": 1.4, "rope_theta": 10000, "use_mup": false
+        },
+        "patch_size": patch, "feat_dim": 64,
+        "residual_lm_num_layers": residual,
+        "scalar_quantization_latent_dim": 256, "scalar_quantization_scale": 9,
+        "encoder_config": local_stack,
+        "dit_config": dit,
+        "max_length": max_length,
+        "device": "cuda",
+        "dtype": "bfloat16"
+    });
+    if is_1_5 {
+        config["audio_vae_config"] = json!({
+            "encoder_dim": 64, "encoder_rates": [2, 3, 6, 7, 7], "latent_dim": 64,
+            "decoder_dim": 2048, "decoder_rates": [7, 7, 6, 3, 2], "sample_rate": 44100
+        });
+    }
+    config
+}
+
+fn voxcpm2_config(preset: Preset) -> Value {
     let (lm, stacks, local, fsq, vae) = match preset {
-        Preset::Full => ((2048, 6144, 28, 16, 128, 73448), 8, (1024, 4096, 16, 12), 512, (128, 2048)),
         Preset::Mid => ((1024, 3072, 12, 8, 128, 73448), 4, (512, 2048, 8, 6), 256, (64, 1024)),
+        _ => ((2048, 6144, 28, 16, 128, 73448), 8, (1024, 4096, 16, 12), 512, (128, 2048)),
     };
     let (hidden, ffn, layers, heads, head_dim, vocab) = lm;
     let (local_hidden, local_ffn, local_heads, local_layers) = local;

@@ -1,16 +1,14 @@
 //! TextToSpeech in every prompting mode, on the tiny fixture checkpoint.
 
-mod common;
-
 use std::ops::ControlFlow;
 
-use common::*;
-use voxcpm_engine::noise::SeededNoise;
+use crate::common::*;
 use voxcpm_engine::clip::ClipPadding;
+use voxcpm_engine::noise::SeededNoise;
 use voxcpm_engine::pipeline::{PromptClip, SpeechOptions, SpeechRequest, TextToSpeech};
 
 fn tts() -> TextToSpeech {
-    TextToSpeech::load(&fixtures().join("tiny/checkpoint"), &device()).unwrap()
+    TextToSpeech::load(&fixtures().join("tiny/checkpoint"), &load_options()).unwrap()
 }
 
 /// A deterministic 16 kHz test clip.
