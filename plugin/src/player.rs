@@ -387,7 +387,7 @@ impl Player {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use voxcpm_engine::parity::max_abs_diff;
+    use voxcpm_engine::testkit::parity::max_abs_diff;
 
     use crate::handoff::{self, WorkerEnds};
 

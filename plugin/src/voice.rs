@@ -203,7 +203,7 @@ mod tests {
     use super::*;
 
     use voxcpm_engine::audio_io::resample;
-    use voxcpm_engine::parity::max_abs_diff;
+    use voxcpm_engine::testkit::parity::max_abs_diff;
 
     /// The rates of the models (VoxCPM-0.5B, VoxCPM1.5, VoxCPM2) and of hosts.
     const MODEL_RATES: [u32; 3] = [16_000, 44_100, 48_000];

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use voxcpm_engine::parity::max_abs_diff;
+use voxcpm_engine::testkit::parity::max_abs_diff;
 use voxcpm_host_tests::clap::{
     Run, edit_state, entry, first_sound, instance, load, play, save, set_offline, state_bytes,
 };

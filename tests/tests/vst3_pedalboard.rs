@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use voxcpm_engine::parity::max_abs_diff;
+use voxcpm_engine::testkit::parity::max_abs_diff;
 use voxcpm_host_tests::{bundled_plugin, demo_model, engine_render, workspace};
 
 const FIRST_LINE: &str = "Hello from VoxCPM.";
