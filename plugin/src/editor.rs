@@ -87,7 +87,7 @@ impl EditorApp {
         } else {
             Color32::LIGHT_RED
         };
-        ui.label(RichText::new(format!("Model: {}", model.summary)).color(colour));
+        ui.label(RichText::new(format!("Model: {}", model.headline())).color(colour));
         ui.horizontal(|ui| {
             ui.label("Model folder");
             ui.add(TextEdit::singleline(&mut self.model_draft).hint_text("automatic").desired_width(460.0));

@@ -14,6 +14,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
+use std::time::Duration;
 
 use rtrb::{Consumer, Producer, RingBuffer};
 use voxcpm_engine::resample::StreamResampler;
@@ -69,8 +70,15 @@ pub struct LiveSegment {
 
 /// Message ring sizes: far above what one block can produce or a tick can deliver.
 const MESSAGES: usize = 1024;
-/// Live audio the worker may run ahead of playback: 30 s at 48 kHz (longer at lower rates).
-pub const LIVE_SAMPLES: usize = 48_000 * 30;
+/// How far live audio may run ahead of playback, at the fastest model rate.
+const LIVE_AHEAD: Duration = Duration::from_secs(30);
+/// VoxCPM2's rate, the fastest of the models (VoxCPM-0.5B speaks at 16 kHz, VoxCPM1.5 at
+/// 44.1 kHz). The ring is allocated before any model is known and kept across model switches
+/// (the audio thread holds its reading end and may not free it), so it is sized for this rate;
+/// a slower model gets more time ahead from the same samples.
+const FASTEST_MODEL_RATE: u32 = 48_000;
+/// The live sample ring's size.
+const LIVE_SAMPLES: usize = LIVE_AHEAD.as_secs() as usize * FASTEST_MODEL_RATE as usize;
 
 /// The audio thread's ends.
 pub struct AudioEnds {

@@ -199,7 +199,8 @@ fn apply_gain(mix: &mut [f32], mut gain: impl FnMut() -> f32) {
 
 impl ClapPlugin for VoxCpm {
     const CLAP_ID: &'static str = "org.voxcpm-native.voxcpm";
-    const CLAP_DESCRIPTION: Option<&'static str> = Some("VoxCPM2 text-to-speech: voice lines played from MIDI keys");
+    const CLAP_DESCRIPTION: Option<&'static str> =
+        Some("VoxCPM text-to-speech (VoxCPM2, VoxCPM1.5, VoxCPM-0.5B): voice lines played from MIDI keys");
     const CLAP_MANUAL_URL: Option<&'static str> = None;
     const CLAP_SUPPORT_URL: Option<&'static str> = None;
     const CLAP_FEATURES: &'static [ClapFeature] =

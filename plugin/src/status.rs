@@ -7,6 +7,8 @@
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use voxcpm_engine::config::Architecture;
+
 use crate::project::MAX_LINES;
 
 /// Where a line's render stands.
@@ -56,15 +58,47 @@ impl Default for LineReport {
     }
 }
 
+/// Which model family is loaded and the rate it speaks at: what decides how a line sounds
+/// (and what it can do: v1 has no voice cloning), shown so a user knows which one plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelFamily {
+    pub architecture: Architecture,
+    pub sample_rate: u32,
+}
+
+impl std::fmt::Display for ModelFamily {
+    /// "VoxCPM2 · 48 kHz", "VoxCPM (v1) · 16 kHz", "VoxCPM (v1) · 44.1 kHz".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self.architecture {
+            Architecture::V1 => "VoxCPM (v1)",
+            Architecture::V2 => "VoxCPM2",
+        };
+        // f64's shortest form: 16, 44.1, 22.05.
+        write!(f, "{name} · {} kHz", f64::from(self.sample_rate) / 1000.0)
+    }
+}
+
 /// Everything the editor shows besides the lines.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ModelReport {
     /// "loading …", "ready: …", or the error.
     pub summary: String,
+    /// The loaded model's family; `None` while none is loaded.
+    pub family: Option<ModelFamily>,
     /// Whether the model is the random-weight demo checkpoint.
     pub demo: bool,
     /// Problems to show until the user dismisses them (state load notes, export results).
     pub notes: Vec<String>,
+}
+
+impl ModelReport {
+    /// The model line the editor shows and the log records: the family first, once loaded.
+    pub fn headline(&self) -> String {
+        match self.family {
+            Some(family) => format!("{family} — {}", self.summary),
+            None => self.summary.clone(),
+        }
+    }
 }
 
 pub struct Status {
@@ -162,11 +196,13 @@ impl Status {
         lock(&self.model).clone()
     }
 
-    pub fn set_model_summary(&self, summary: String, demo: bool) {
-        tracing::info!("model: {summary}");
+    /// `family` is the loaded model's (`None` while loading or after a failure).
+    pub fn set_model_summary(&self, summary: String, demo: bool, family: Option<ModelFamily>) {
         let mut model = lock(&self.model);
         model.summary = summary;
         model.demo = demo;
+        model.family = family;
+        tracing::info!("model: {}", model.headline());
     }
 
     pub fn add_note(&self, note: String) {
@@ -181,4 +217,28 @@ impl Status {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_family_names_the_architecture_and_the_rate_in_khz() {
+        let family = |architecture, sample_rate| ModelFamily { architecture, sample_rate }.to_string();
+        assert_eq!(family(Architecture::V2, 48_000), "VoxCPM2 · 48 kHz");
+        assert_eq!(family(Architecture::V1, 16_000), "VoxCPM (v1) · 16 kHz");
+        assert_eq!(family(Architecture::V1, 44_100), "VoxCPM (v1) · 44.1 kHz");
+        assert_eq!(family(Architecture::V1, 22_050), "VoxCPM (v1) · 22.05 kHz");
+    }
+
+    #[test]
+    fn the_headline_leads_with_the_loaded_family_and_drops_it_while_the_next_model_loads() {
+        let status = Status::default();
+        let family = ModelFamily { architecture: Architecture::V1, sample_rate: 16_000 };
+        status.set_model_summary("ready: /models/v1".into(), false, Some(family));
+        assert_eq!(status.model().headline(), "VoxCPM (v1) · 16 kHz — ready: /models/v1");
+        status.set_model_summary("loading /models/v2".into(), false, None);
+        assert_eq!(status.model().headline(), "loading /models/v2", "the old model's family stayed up");
+    }
 }

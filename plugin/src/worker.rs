@@ -26,7 +26,7 @@ use crate::player::VOICES;
 use crate::project::MAX_LINES;
 use crate::render_cache::RenderCache;
 use crate::shared_engine::{self, SharedEngine};
-use crate::status::{LineReport, LineState, Status};
+use crate::status::{LineReport, LineState, ModelFamily, Status};
 
 /// How often the worker looks for edits and messages when idle.
 const TICK: Duration = Duration::from_millis(10);
@@ -282,10 +282,10 @@ impl WorkerState {
             match shared_engine::acquire(name.as_deref()) {
                 Ok(engine) => {
                     let demo = engine.choice.source == ModelSource::Demo;
-                    self.status.set_model_summary(format!("loading {}", engine.choice.model), demo);
+                    self.status.set_model_summary(format!("loading {}", engine.choice.model), demo, None);
                     self.model = Some(Model { engine, key: None, sample_rate: None });
                 }
-                Err(e) => self.status.set_model_summary(e.to_string(), false),
+                Err(e) => self.status.set_model_summary(e.to_string(), false, None),
             }
         }
         let Some(model) = self.model.as_mut().filter(|m| m.key.is_none()) else { return };
@@ -293,8 +293,9 @@ impl WorkerState {
         match info.status {
             EngineStatus::Ready => {
                 let dir = info.model_dir.unwrap_or_else(|| PathBuf::from(&info.model));
-                let Some(sample_rate) = info.sample_rate else {
-                    self.status.set_model_summary("the model loaded without a sample rate".into(), false);
+                let (Some(sample_rate), Some(architecture)) = (info.sample_rate, info.architecture) else {
+                    let why = "the model loaded without its sample rate or architecture";
+                    self.status.set_model_summary(why.into(), false, None);
                     self.model = None;
                     return;
                 };
@@ -302,19 +303,21 @@ impl WorkerState {
                     Ok(key) => {
                         model.key = Some(key);
                         model.sample_rate = Some(sample_rate);
+                        let family = ModelFamily { architecture, sample_rate };
                         let shared = shared_engine::loaded_models();
                         let demo = model.engine.choice.source == ModelSource::Demo;
                         let label = if demo { " (DEMO: random weights, speaks noise)" } else { "" };
                         self.status.set_model_summary(
                             format!("ready: {}{label} [{shared} model(s) in this process]", dir.display()),
                             demo,
+                            Some(family),
                         );
                     }
-                    Err(e) => self.status.set_model_summary(format!("cannot identify the model: {e}"), false),
+                    Err(e) => self.status.set_model_summary(format!("cannot identify the model: {e}"), false, None),
                 }
             }
             EngineStatus::Failed(message) => {
-                self.status.set_model_summary(format!("model failed to load: {message}"), false);
+                self.status.set_model_summary(format!("model failed to load: {message}"), false, None);
                 self.model = None;
             }
             EngineStatus::Loading | EngineStatus::Stopped => {}
@@ -455,8 +458,12 @@ mod tests {
     use std::sync::mpsc::{Sender, channel};
     use std::time::Instant;
 
+    use voxcpm_engine::config::Architecture;
+    use voxcpm_engine::testkit::parity::max_abs_diff;
+
     use super::*;
     use crate::handoff::{self, AudioEnds};
+    use crate::player::{EditorTriggers, Player, TriggerMode};
     use crate::project::Line;
 
     const PATIENCE: Duration = Duration::from_secs(120);
@@ -606,6 +613,85 @@ mod tests {
         assert!(next_clip(&mut running.audio, 0).is_none());
         assert!(next_clip(&mut running.audio, 0).is_some());
         assert_eq!(ready(&running).message, "from the render cache", "the first model's own render");
+    }
+
+    /// The engine's 16 kHz v1 fixture checkpoint (VoxCPM-0.5B's layout, tiny).
+    fn v1_model() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/fixtures/v1_tiny/checkpoint")
+    }
+
+    /// Plays line 1 to its end as an offline bounce does (the trigger waits for its render).
+    fn bounce_line_one(player: &mut Player) -> Vec<f32> {
+        player.begin_block();
+        player.trigger(0, TriggerMode { cut: true, live: false }, true);
+        let mut played = Vec::new();
+        let mut block = [0.0; 512];
+        while player.is_playing() {
+            block.fill(0.0);
+            player.begin_block();
+            player.render(&mut block, true);
+            played.extend_from_slice(&block);
+        }
+        played
+    }
+
+    /// Switches the model setting and waits until line 1 is ready on the new model.
+    fn switch_model(params: &VoxParams, status: &Status, model: PathBuf) -> LineReport {
+        params.project_mut().model = Some(model);
+        status.request_scan();
+        wait_until("a scan of the new model setting", || status.worker_has_scanned());
+        wait_until("line 1 on the new model", || settled(status, 0));
+        status.line(0)
+    }
+
+    /// The engine's own render of line 1 on `model` with the line's settings: its rate, and
+    /// the audio resampled to 48 kHz as the engine's offline resampler does.
+    fn engine_render_of_line_one(params: &VoxParams, model: &Path) -> (u32, Vec<f32>) {
+        let engine = shared_engine::acquire(Some(&model.display().to_string())).unwrap();
+        engine.server.await_ready(PATIENCE).unwrap();
+        let spec = current_specs(params)[0].clone().expect("line 1 is rendered ahead");
+        let speech = engine.server.generate(&spec.text, &spec.options()).unwrap();
+        let resampled = voxcpm_engine::audio_io::resample(&speech.samples, speech.sample_rate, 48_000).unwrap();
+        (speech.sample_rate, resampled)
+    }
+
+    fn assert_plays(played: &[f32], expected: &[f32], what: &str) {
+        assert!(expected.len() > 1000, "{what}: too short a render to tell: {}", expected.len());
+        let error = max_abs_diff(&played[..expected.len()], expected);
+        assert!(error < 1e-4, "{what}: the line differs from the engine's render by {error}");
+        assert!(played[expected.len()..].iter().all(|s| *s == 0.0), "{what}: sound after the line's end");
+    }
+
+    #[test]
+    fn switching_between_a_v2_and_a_v1_model_renders_the_line_again_at_the_new_rate_and_back_from_the_cache() {
+        let cache = tempfile::tempdir().unwrap();
+        let Running { params, status, audio, commands: _commands, _worker } =
+            start(vec![Line::new("Switch models.")], cache.path());
+        let mut player = Player::new(audio, Arc::clone(&status), Arc::new(EditorTriggers::default()));
+        player.prepare(48_000).unwrap();
+        let v2 = ModelFamily { architecture: Architecture::V2, sample_rate: 48_000 };
+        let v1 = ModelFamily { architecture: Architecture::V1, sample_rate: 16_000 };
+
+        let on_v2 = bounce_line_one(&mut player);
+        assert_eq!(status.line(0).message, "", "rendered, not cached");
+        assert_eq!(status.model().family, Some(v2));
+        let (rate, expected) = engine_render_of_line_one(&params, &demo_model());
+        assert_eq!(rate, 48_000);
+        assert_plays(&on_v2, &expected, "on VoxCPM2");
+
+        let report = switch_model(&params, &status, v1_model());
+        assert_eq!((report.state, report.message.as_str()), (LineState::Ready, ""), "rendered again, not cached");
+        assert_eq!(status.model().family, Some(v1));
+        let on_v1 = bounce_line_one(&mut player);
+        let (rate, expected) = engine_render_of_line_one(&params, &v1_model());
+        assert_eq!(rate, 16_000);
+        assert!((report.seconds * 48_000.0 - expected.len() as f32).abs() < 48.0, "{report:?}: the 16 kHz length");
+        assert_plays(&on_v1, &expected, "on VoxCPM (v1), resampled from 16 kHz");
+
+        let report = switch_model(&params, &status, demo_model());
+        assert_eq!((report.state, report.message.as_str()), (LineState::Ready, "from the render cache"));
+        assert_eq!(status.model().family, Some(v2));
+        assert_eq!(bounce_line_one(&mut player), on_v2, "the first model's own render plays again");
     }
 
     #[test]

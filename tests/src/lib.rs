@@ -14,9 +14,15 @@ pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_owned()
 }
 
-/// The random-weight demo checkpoint the tests run on.
+/// The random-weight demo checkpoint the tests run on (VoxCPM2, 48 kHz).
 pub fn demo_model() -> PathBuf {
     workspace().join("assets/demo-checkpoint")
+}
+
+/// One of the engine's fixture checkpoints (`engine/tests/fixtures/<name>/checkpoint`), e.g.
+/// the v1 ones: `v1_tiny` (16 kHz, as VoxCPM-0.5B) and `v1_odd` (44.1 kHz, as VoxCPM1.5).
+pub fn fixture_model(name: &str) -> PathBuf {
+    workspace().join("engine/tests/fixtures").join(name).join("checkpoint")
 }
 
 /// Points the plugin (loaded into this process) at the demo model, a fresh render cache and a
@@ -89,11 +95,12 @@ fn modified(path: &Path) -> std::time::SystemTime {
     std::fs::metadata(path).and_then(|m| m.modified()).expect("file time")
 }
 
-/// What the engine renders for `text` with the plugin's default settings (cfg 2, 10 steps,
-/// seed 1), resampled to `host_rate` as the engine's offline resampler does.
-pub fn engine_render(text: &str, host_rate: u32) -> Vec<f32> {
-    let server = Server::start(ServerOptions::new(demo_model().display().to_string())).expect("server");
-    server.await_ready(std::time::Duration::from_secs(120)).expect("demo model loads");
+/// What the engine renders for `text` on `model` with the plugin's default settings (cfg 2,
+/// 10 steps, seed 1), resampled from the model's rate to `host_rate` as the engine's offline
+/// resampler does.
+pub fn engine_render(model: &Path, text: &str, host_rate: u32) -> Vec<f32> {
+    let server = Server::start(ServerOptions::new(model.display().to_string())).expect("server");
+    server.await_ready(std::time::Duration::from_secs(120)).expect("the model loads");
     let options = GenerateOptions { seed: Some(1), ..GenerateOptions::default() };
     let speech = server.generate(text, &options).expect("engine render");
     resample(&speech.samples, speech.sample_rate, host_rate).expect("resample")

@@ -53,7 +53,7 @@ fn render_in_pedalboard(rate: u32, seconds: f64, note_at: f64) -> (Vec<f32>, Vec
 }
 
 fn check_rate(rate: u32) {
-    let expected = engine_render(FIRST_LINE, rate);
+    let expected = engine_render(&demo_model(), FIRST_LINE, rate);
     let note_at = 0.25;
     let start = (note_at * f64::from(rate)).round() as usize;
     let seconds = note_at + expected.len() as f64 / f64::from(rate) + 0.5;
