@@ -14,7 +14,7 @@ was run too).
 
     /opt/golden-venv/bin/python bench/compare_official.py --model /tmp/ckpt-full \
         --voxcpm target/release/voxcpm [--patches 6] [--threads 2] \
-        [--ours f32,bf16] [--official f32[,bf16]] [--quiet-load 1.0] [--out bench/compare.json]
+        [--ours f32,bf16] [--official f32[,bf16]] [--text TEXT] [--quiet-load 1.0] [--out bench/compare.json]
 
 The official side needs the golden venv (tools/golden/README.md); the checkpoint comes from
 `voxcpm make-checkpoint --preset full` (VoxCPM2) or `--preset voxcpm1.5` / `voxcpm-0.5b` (v1).
