@@ -7,9 +7,9 @@
 
 mod common;
 
+use burn::tensor::{DType, Tensor, TensorCreationOptions};
 use common::module_checks::ModuleChecks;
 use common::*;
-use burn::tensor::{DType, Tensor, TensorCreationOptions};
 use voxcpm_engine::kernels::Products;
 use voxcpm_engine::runtime::Precision;
 

@@ -154,6 +154,19 @@ impl PackedMatrix {
         PackedMatrix { k, n, panels: Panels::F32(vec![0.0; n.div_ceil(PANEL) * k * PANEL]) }
     }
 
+    /// Whether [`PackedMatrix::matmul_group`] takes these matrices together: the same input
+    /// width, weight type and products.
+    pub fn groupable<'a>(matrices: impl IntoIterator<Item = &'a PackedMatrix>) -> bool {
+        let kind = |m: &PackedMatrix| match &m.panels {
+            Panels::F32(_) => (m.k, None),
+            Panels::Bf16 { products, .. } => (m.k, Some(*products)),
+        };
+        let mut matrices = matrices.into_iter();
+        let Some(first) = matrices.next() else { return true };
+        let want = kind(first);
+        matrices.all(|m| kind(m) == want)
+    }
+
     /// `(k, n)`: input and output widths.
     pub fn dims(&self) -> (usize, usize) {
         (self.k, self.n)
@@ -161,48 +174,66 @@ impl PackedMatrix {
 
     /// `x` `[m, k]` (row-major) times the weight, plus `bias` `[n]`: `[m, n]`.
     pub fn matmul(&self, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
-        assert_eq!(x.len(), m * self.k, "input is not [{m}, {}]", self.k);
-        if let Some(bias) = bias {
-            assert_eq!(bias.len(), self.n, "bias is not [{}]", self.n);
+        Self::matmul_group(&[(self, bias)], x, m).pop().expect("one matrix in, one product out")
+    }
+
+    /// `x` `[m, k]` times each of several matrices of the same input width `k` (each with its
+    /// bias), in one parallel region: the q/k/v or gate/up projections of a layer. Every output
+    /// column is the same dot product, in the same order, as [`PackedMatrix::matmul`] computes
+    /// alone, so the results are bit-identical; only the work is shared out once instead of per
+    /// matrix (and the input rounded to bf16 once).
+    ///
+    /// # Panics
+    /// When the matrices differ in `k` or in how they store or multiply their weights.
+    pub fn matmul_group(matrices: &[(&PackedMatrix, Option<&[f32]>)], x: &[f32], m: usize) -> Vec<Vec<f32>> {
+        let Some(&(first, _)) = matrices.first() else { return Vec::new() };
+        let k = first.k;
+        assert_eq!(x.len(), m * k, "input is not [{m}, {k}]");
+        for &(matrix, bias) in matrices {
+            assert_eq!(matrix.k, k, "grouped matrices differ in input width");
+            if let Some(bias) = bias {
+                assert_eq!(bias.len(), matrix.n, "bias is not [{}]", matrix.n);
+            }
         }
-        let mut out = vec![0.0f32; m * self.n];
-        if m == 0 || self.n == 0 {
-            return out;
+        let mut outs: Vec<Vec<f32>> = matrices.iter().map(|(matrix, _)| vec![0.0f32; m * matrix.n]).collect();
+        if m == 0 {
+            return outs;
         }
-        let k = self.k;
-        match &self.panels {
-            Panels::F32(w) => self.run(w, &F32Inputs::new(x, k), m, bias, &mut out),
-            Panels::Bf16 { bits, products: Products::F32 } => self.run(bits, &F32Inputs::new(x, k), m, bias, &mut out),
-            Panels::Bf16 { bits, products: Products::Bf16 } => {
+        fn f32_panels(matrix: &PackedMatrix) -> &[f32] {
+            match &matrix.panels {
+                Panels::F32(w) => w.as_slice(),
+                _ => panic!("grouped matrices differ in weight type"),
+            }
+        }
+        fn bf16_panels(matrix: &PackedMatrix, want: Products) -> &[u16] {
+            match &matrix.panels {
+                Panels::Bf16 { bits, products } if *products == want => bits.as_slice(),
+                _ => panic!("grouped matrices differ in weight type or products"),
+            }
+        }
+        match &first.panels {
+            Panels::F32(_) => {
+                let weights: Vec<&[f32]> = matrices.iter().map(|(mat, _)| f32_panels(mat)).collect();
+                run_group(matrices, &weights, &F32Inputs::new(x, k), m, &mut outs);
+            }
+            Panels::Bf16 { products: Products::F32, .. } => {
+                let weights: Vec<&[u16]> = matrices.iter().map(|(mat, _)| bf16_panels(mat, Products::F32)).collect();
+                run_group(matrices, &weights, &F32Inputs::new(x, k), m, &mut outs);
+            }
+            Panels::Bf16 { products: Products::Bf16, .. } => {
+                let weights: Vec<&[u16]> = matrices.iter().map(|(mat, _)| bf16_panels(mat, Products::Bf16)).collect();
                 #[cfg(target_arch = "x86_64")]
                 if level().native_bf16() {
                     let pairs = k.div_ceil(2);
                     let x = x86::to_bf16_pairs(x, m, k);
-                    self.run(bits, &Bf16PairInputs { x: &x, pairs }, m, bias, &mut out);
-                    return out;
+                    run_group(matrices, &weights, &Bf16PairInputs { x: &x, pairs }, m, &mut outs);
+                    return outs;
                 }
                 let rounded: Vec<f32> = x.iter().copied().map(round_to_bf16).collect();
-                self.run(bits, &F32Inputs::new(&rounded, k), m, bias, &mut out);
+                run_group(matrices, &weights, &F32Inputs::new(&rounded, k), m, &mut outs);
             }
         }
-        out
-    }
-
-    fn run<K: BlockKernel>(&self, w: &[K::Weight], kernel: &K, m: usize, bias: Option<&[f32]>, out: &mut [f32]) {
-        let panels = self.n.div_ceil(PANEL);
-        let row_chunks = m.div_ceil(ROW_CHUNK);
-        // Enough tasks for rayon to balance, few enough to keep each one worth its start-up.
-        let wanted = rayon::current_num_threads() * 4;
-        let panel_groups = panels.min(wanted.div_ceil(row_chunks)).max(1);
-        let per_group = panels.div_ceil(panel_groups);
-        let output = SharedOutput(out.as_mut_ptr());
-        (0..row_chunks * panel_groups).into_par_iter().for_each(|task| {
-            let (chunk, group) = (task / panel_groups, task % panel_groups);
-            let rows = chunk * ROW_CHUNK..((chunk + 1) * ROW_CHUNK).min(m);
-            for panel in group * per_group..((group + 1) * per_group).min(panels) {
-                self.panel(w, kernel, rows.clone(), panel, bias, &output);
-            }
-        });
+        outs
     }
 
     /// Output columns `panel·16..` for `rows`.
@@ -238,6 +269,58 @@ impl PackedMatrix {
                 unsafe { out.0.add((rows.start + r) * n + first_col + j).write(value) };
             }
         }
+    }
+}
+
+/// Weight bytes below which a product runs on the calling thread: waking the pool and handing
+/// out tasks costs more than streaming so little (LocDiT's 64-wide in/out projections).
+const SERIAL_BYTES: usize = 256 * 1024;
+
+/// The products of [`PackedMatrix::matmul_group`]: the panels of all the matrices, in order, are
+/// split into groups that rayon runs (times the row chunks), so a layer's q/k/v or gate/up
+/// projections are one parallel region.
+fn run_group<K: BlockKernel>(
+    matrices: &[(&PackedMatrix, Option<&[f32]>)],
+    weights: &[&[K::Weight]],
+    kernel: &K,
+    m: usize,
+    outs: &mut [Vec<f32>],
+) {
+    // The first global panel of each matrix, and the total.
+    let mut starts = Vec::with_capacity(matrices.len() + 1);
+    let mut panels = 0;
+    for (matrix, _) in matrices {
+        starts.push(panels);
+        panels += matrix.n.div_ceil(PANEL);
+    }
+    starts.push(panels);
+    if panels == 0 {
+        return;
+    }
+    let outputs: Vec<SharedOutput> = outs.iter_mut().map(|out| SharedOutput(out.as_mut_ptr())).collect();
+    let row_chunks = m.div_ceil(ROW_CHUNK);
+    let bytes: usize = weights.iter().map(|w| std::mem::size_of_val(*w)).sum();
+    // Enough tasks for rayon to balance, few enough to keep each one worth its start-up.
+    let wanted = if bytes < SERIAL_BYTES && row_chunks == 1 { 1 } else { rayon::current_num_threads() * 4 };
+    let panel_groups = panels.min(wanted.div_ceil(row_chunks)).max(1);
+    let per_group = panels.div_ceil(panel_groups);
+    let task = |task: usize| {
+        let (chunk, group) = (task / panel_groups, task % panel_groups);
+        let rows = chunk * ROW_CHUNK..((chunk + 1) * ROW_CHUNK).min(m);
+        let mut which = 0;
+        for panel in group * per_group..((group + 1) * per_group).min(panels) {
+            while panel >= starts[which + 1] {
+                which += 1;
+            }
+            let (matrix, bias) = matrices[which];
+            matrix.panel(weights[which], kernel, rows.clone(), panel - starts[which], bias, &outputs[which]);
+        }
+    };
+    let tasks = row_chunks * panel_groups;
+    if tasks == 1 {
+        task(0);
+    } else {
+        (0..tasks).into_par_iter().for_each(task);
     }
 }
 

@@ -31,7 +31,20 @@ fn zero_init_steps(timesteps: usize) -> usize {
 }
 
 /// Solves one patch: `z` `[1, D, P]` noise, `mu` `[1, H_dit]` (v1) or `[1, 2·H_dit]` (v2), `cond` `[1, D, P]`.
+///
+/// On the CPU kernels it runs on a thread of rayon's pool (the caller waits): each of the
+/// patch's parallel products then starts on the thread that asks for it, instead of the caller
+/// handing every one to the pool and sleeping until it is done, two thread hand-offs a product.
+/// Elsewhere it stays on the caller's thread (burn's GPU backends queue work per thread).
 pub fn solve(dit: &LocDit, z: Tensor<3>, mu: Tensor<2>, cond: Tensor<3>, settings: CfmSettings) -> Tensor<3> {
+    if dit.uses_cpu_kernels() {
+        rayon::scope(|_| solve_here(dit, z, mu, cond, settings))
+    } else {
+        solve_here(dit, z, mu, cond, settings)
+    }
+}
+
+fn solve_here(dit: &LocDit, z: Tensor<3>, mu: Tensor<2>, cond: Tensor<3>, settings: CfmSettings) -> Tensor<3> {
     let t_span = time_schedule(settings.timesteps);
     let skip = zero_init_steps(settings.timesteps);
     // The unconditional row gets zero mu and the same cond (§11.2).

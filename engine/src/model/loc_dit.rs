@@ -68,6 +68,11 @@ impl LocDit {
         }
     }
 
+    /// Whether the layers run on [`crate::kernels`] (burn's CPU device) rather than burn's ops.
+    pub fn uses_cpu_kernels(&self) -> bool {
+        self.in_proj.is_packed()
+    }
+
     /// Every linear layer, for adapters.
     pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
         let mut out = vec![&mut self.in_proj, &mut self.cond_proj, &mut self.out_proj];

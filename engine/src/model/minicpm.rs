@@ -156,9 +156,10 @@ impl Attention {
         let [b, t, _] = x.dims();
         let (h, kv, d) = (self.heads, self.kv_heads, self.head_dim);
         let split = |y: Tensor<3>, n: usize| y.reshape([b, t, n, d]).swap_dims(1, 2);
-        let mut q = split(self.q_proj.forward(x.clone()), h);
-        let mut k = split(self.k_proj.forward(x.clone()), kv);
-        let v = split(self.v_proj.forward(x), kv);
+        let [q, k, v]: [Tensor<3>; 3] = Linear::forward_group(&[&self.q_proj, &self.k_proj, &self.v_proj], x)
+            .try_into()
+            .expect("three layers in, three outputs");
+        let (mut q, mut k, v) = (split(q, h), split(k, kv), split(v, kv));
 
         let start = match context {
             Context::Full => 0,
@@ -202,7 +203,8 @@ fn causal_mask(group: usize, t: usize, start: usize, device: &burn::tensor::Devi
 
 impl Mlp {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let gate = silu(self.gate_proj.forward(x.clone()));
-        self.down_proj.forward(gate * self.up_proj.forward(x))
+        let [gate, up]: [Tensor<3>; 2] =
+            Linear::forward_group(&[&self.gate_proj, &self.up_proj], x).try_into().expect("two layers in, two outputs");
+        self.down_proj.forward(silu(gate) * up)
     }
 }

@@ -71,6 +71,46 @@ impl Linear {
         }
     }
 
+    /// Each layer of `layers` (which share their input width) applied to `x`, as
+    /// `layers.iter().map(|l| l.forward(x))` computes them, bit for bit. Packed layers of one kind
+    /// run as one grouped product ([`PackedMatrix::matmul_group`]): a layer's q/k/v or gate/up
+    /// projections in one parallel region instead of one each. LoRA deltas stay per layer.
+    pub fn forward_group<const D: usize>(layers: &[&Linear], x: Tensor<D>) -> Vec<Tensor<D>> {
+        type Operand<'a> = (&'a PackedMatrix, Option<&'a [f32]>);
+        let packed: Option<Vec<Operand>> = layers
+            .iter()
+            .map(|layer| match &layer.weight {
+                LinearWeight::Packed { matrix, bias } => Some((&**matrix, bias.as_deref())),
+                LinearWeight::Tensor { .. } => None,
+            })
+            .collect();
+        let Some(packed) = packed.filter(|p| p.len() > 1 && PackedMatrix::groupable(p.iter().map(|(m, _)| *m))) else {
+            return layers.iter().map(|layer| layer.forward(x.clone())).collect();
+        };
+        let mut dims = x.dims();
+        let rows = dims[..D - 1].iter().product();
+        let device = x.device();
+        let input = x.clone().into_data().convert::<f32>().try_into_vec::<f32>().expect("converted to f32 just above");
+        let outs = PackedMatrix::matmul_group(&packed, &input, rows);
+        layers
+            .iter()
+            .zip(outs)
+            .map(|(layer, out)| {
+                dims[D - 1] = layer.dims().1;
+                let base = Tensor::from_data(TensorData::new(out, dims), &device);
+                match &layer.lora {
+                    None => base,
+                    Some(delta) => base + delta.forward(x.clone()),
+                }
+            })
+            .collect()
+    }
+
+    /// Whether [`crate::kernels`] multiply by this layer's weight (burn's CPU device).
+    pub fn is_packed(&self) -> bool {
+        matches!(self.weight, LinearWeight::Packed { .. })
+    }
+
     /// `(d_in, d_out)`.
     pub fn dims(&self) -> (usize, usize) {
         match &self.weight {
