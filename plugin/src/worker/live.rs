@@ -174,23 +174,29 @@ mod tests {
         mix
     }
 
-    #[test]
-    fn a_live_stream_failing_midway_keeps_what_played_then_fails_its_line_and_the_next_line_plays() {
+    /// A worker and a player joined by fresh rings, with no engine: the tests feed the worker's
+    /// live path scripted chunks. The cache folder lives as long as the returned guard.
+    fn worker_and_player(host_rate: u32, lines: usize) -> (WorkerState, Player, Arc<Status>, tempfile::TempDir) {
         let (audio, ends) = handoff::channels();
-        let (params, status) = (Arc::new(VoxParams::default()), Arc::new(Status::default()));
-        let stop = Arc::new(AtomicBool::new(false));
+        let status = Arc::new(Status::default());
         let cache = tempfile::tempdir().unwrap();
-        let mut worker = WorkerState::new(
-            params,
+        let worker = WorkerState::new(
+            Arc::new(VoxParams::default()),
             Arc::clone(&status),
             ends,
             channel().1,
-            stop,
+            Arc::new(AtomicBool::new(false)),
             RenderCache::new(cache.path().into()),
         );
         let mut player = Player::new(audio, Arc::clone(&status), Arc::new(EditorTriggers::default()));
-        player.prepare(48_000).unwrap();
-        status.set_line_count(2);
+        player.prepare(host_rate).unwrap();
+        status.set_line_count(lines);
+        (worker, player, status, cache)
+    }
+
+    #[test]
+    fn a_live_stream_failing_midway_keeps_what_played_then_fails_its_line_and_the_next_line_plays() {
+        let (mut worker, mut player, status, _cache) = worker_and_player(48_000, 2);
         let live = TriggerMode { cut: true, live: true };
 
         player.begin_block();
@@ -260,20 +266,7 @@ mod tests {
     /// generating on into a ring nobody reads (which blocks once it is full).
     #[test]
     fn a_live_stream_whose_voice_stopped_is_cancelled() {
-        let (audio, ends) = handoff::channels();
-        let status = Arc::new(Status::default());
-        let cache = tempfile::tempdir().unwrap();
-        let mut worker = WorkerState::new(
-            Arc::new(VoxParams::default()),
-            Arc::clone(&status),
-            ends,
-            channel().1,
-            Arc::new(AtomicBool::new(false)),
-            RenderCache::new(cache.path().into()),
-        );
-        let mut player = Player::new(audio, Arc::clone(&status), Arc::new(EditorTriggers::default()));
-        player.prepare(48_000).unwrap();
-        status.set_line_count(1);
+        let (mut worker, mut player, _status, _cache) = worker_and_player(48_000, 1);
         player.begin_block();
         player.trigger(0, TriggerMode { cut: true, live: true }, false);
         let (_, token) = worker.take_audio_messages().expect("the live trigger");
@@ -286,20 +279,7 @@ mod tests {
 
     #[test]
     fn a_live_stream_from_a_16_khz_model_plays_at_its_pitch_and_length_in_a_44_1_khz_host() {
-        let (audio, ends) = handoff::channels();
-        let status = Arc::new(Status::default());
-        let cache = tempfile::tempdir().unwrap();
-        let mut worker = WorkerState::new(
-            Arc::new(VoxParams::default()),
-            Arc::clone(&status),
-            ends,
-            channel().1,
-            Arc::new(AtomicBool::new(false)),
-            RenderCache::new(cache.path().into()),
-        );
-        let mut player = Player::new(audio, Arc::clone(&status), Arc::new(EditorTriggers::default()));
-        player.prepare(44_100).unwrap();
-        status.set_line_count(1);
+        let (mut worker, mut player, status, _cache) = worker_and_player(44_100, 1);
         player.begin_block();
         player.trigger(0, TriggerMode { cut: true, live: true }, false);
         let (line, token) = worker.take_audio_messages().expect("the live trigger");
