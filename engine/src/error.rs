@@ -67,6 +67,20 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// A weight mismatch that also lists `other`'s problems (those of another file of the same
+    /// checkpoint), each line naming that file; any other pair keeps `self` alone.
+    pub(crate) fn with_problems_of(self, other: Error) -> Error {
+        match (self, other) {
+            (Error::WeightMismatch { path, mut problems }, Error::WeightMismatch { path: other, problems: more }) => {
+                let name =
+                    other.file_name().map_or_else(|| other.display().to_string(), |n| n.to_string_lossy().into());
+                problems.extend(more.into_iter().map(|problem| format!("{name}: {problem}")));
+                Error::WeightMismatch { path, problems }
+            }
+            (first, _) => first,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }

@@ -84,9 +84,13 @@ impl VoxCpm {
         let mut model_loader = WeightLoader::new(model, &options.device).with_products(options.products);
         let mut vae_loader = WeightLoader::new(vae, &options.device);
         let net = Self::build(config, &mut model_loader, &mut vae_loader);
-        vae_loader.finish()?;
-        model_loader.finish()?;
-        Ok(net)
+        // Both files' problems in one error: a config of the wrong architecture shows in the
+        // model file (e.g. `fusion_concat_proj`) and in the VAE file at once.
+        match (model_loader.finish(), vae_loader.finish()) {
+            (Ok(()), Ok(())) => Ok(net),
+            (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+            (Err(model), Err(vae)) => Err(model.with_problems_of(vae)),
+        }
     }
 
     /// The `(name, shape)` of every tensor a checkpoint with this config holds: first the

@@ -404,17 +404,18 @@ fn an_unknown_architecture_in_a_v1_config_is_named() {
     }
 }
 
-/// The weights give the architecture away when the config's key is wrong. A VoxCPM2 config
-/// over v1 weights: the VAE lacks VoxCPM2's output-rate conditioning, and once the VAE is
-/// described as v1's, the model lacks `fusion_concat_proj`. A v1 config over VoxCPM2 weights:
-/// the VAE's conditioning tensors are unexpected. (The loader reports the VAE's problems first.)
+/// The weights give the architecture away when the config's key is wrong, and one error names
+/// the problems of both files. A VoxCPM2 config over v1 weights: the VAE lacks VoxCPM2's
+/// output-rate conditioning and the model lacks `fusion_concat_proj`. A v1 config over VoxCPM2
+/// weights: the VAE's conditioning tensors and the model's `fusion_concat_proj` are unexpected.
 #[test]
 fn weights_of_the_other_architecture_are_named_by_their_tensors() {
     let (_tmp, dir) = scratch_copy("v1_odd");
     edit_config(&dir, |c| c["architecture"] = "voxcpm2".into());
     let message = load_error(&dir);
+    assert!(message.contains("audiovae.pth: missing tensor decoder.sr_bin_boundaries"), "{message}");
     assert!(
-        message.contains("audiovae.pth") && message.contains("missing tensor decoder.sr_bin_boundaries"),
+        message.contains("model.safetensors") && message.contains("missing tensor fusion_concat_proj.weight"),
         "{message}"
     );
     edit_config(&dir, |c| {
@@ -437,10 +438,8 @@ fn weights_of_the_other_architecture_are_named_by_their_tensors() {
         vae.remove("sr_bin_boundaries");
     });
     let message = load_error(&dir);
-    assert!(
-        message.contains("audiovae.pth") && message.contains("unexpected tensor decoder.sr_bin_boundaries"),
-        "{message}"
-    );
+    assert!(message.contains("audiovae.pth: unexpected tensor decoder.sr_bin_boundaries"), "{message}");
+    assert!(message.contains("unexpected tensor fusion_concat_proj.weight"), "{message}");
 }
 
 // ---------------------------------------------------------------- a damaged pytorch_model.bin
