@@ -242,6 +242,10 @@ const CONFIG_HINTS: JsonHints = JsonHints {
         "long_factor",
         "short_factor",
         "original_max_position_embeddings",
+        // Keys whose place tells the architectures apart (config/architecture_keys.rs).
+        "residual_lm_no_rope",
+        "dit_mean_mode",
+        "use_mup",
     ],
     strings: &["voxcpm2", "voxcpm", "longrope", "scale_bias", "none"],
 };
