@@ -13,11 +13,11 @@ pub mod rng;
 pub mod seeds;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{LazyLock, Mutex, OnceLock};
 
 use mutate::{JsonHints, Parts};
 use rng::Rng;
-use voxcpm_engine::bridge::{FrameError, decode_map, parse, read_frame, write_frame};
+use voxcpm_engine::bridge::{FrameError, REQUEST_KEYS, decode_map, parse, read_frame, write_frame};
 use voxcpm_engine::config::VoxCpmConfig;
 use voxcpm_engine::model::VoxCpm;
 use voxcpm_engine::runtime::GenerateOptions;
@@ -509,27 +509,9 @@ fn kind_of(request: &voxcpm_engine::bridge::Request) -> String {
     text.split(|c: char| !c.is_alphanumeric()).next().unwrap_or_default().to_owned()
 }
 
-const BRIDGE_KEYS: [&str; 19] = [
-    "type",
-    "text",
-    "model",
-    "device",
-    "load_denoiser",
-    "optimize",
-    "audio_prompt",
-    "prompt_wav_path",
-    "prompt_text",
-    "cfg_value",
-    "inference_timesteps",
-    "min_len",
-    "max_len",
-    "normalize",
-    "denoise",
-    "seed",
-    "lora_path",
-    "retry_badcase_ratio_threshold",
-    "generate",
-];
+/// The request keys, `type`, and a request type where a key is expected.
+static BRIDGE_KEYS: LazyLock<Vec<&str>> =
+    LazyLock::new(|| REQUEST_KEYS.into_iter().chain(["type", "generate"]).collect());
 
 fn mutate_bridge(rng: &mut Rng, data: &[u8], other: &[u8]) -> Vec<u8> {
     mutate::mutate_frames(rng, data, other, &BRIDGE_KEYS)

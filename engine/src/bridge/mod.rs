@@ -7,5 +7,5 @@ mod protocol;
 mod session;
 
 pub use frame::{FrameError, MAX_FRAME_BYTES, decode_map, read_frame, write_frame};
-pub use protocol::{Request, parse, reply};
+pub use protocol::{REQUEST_KEYS, Request, parse, reply};
 pub use session::{Event, Shutdown, serve, spawn_reader};

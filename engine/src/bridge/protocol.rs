@@ -9,6 +9,30 @@ use rmpv::Value;
 use crate::pipeline::SpeechOptions;
 use crate::runtime::GenerateOptions;
 
+/// Every key a request map can carry (besides `type`), for the tests and fuzzers that build
+/// requests: one list, checked against the parser by a test here.
+pub const REQUEST_KEYS: [&str; 19] = [
+    "text",
+    "model",
+    "device",
+    "load_denoiser",
+    "optimize",
+    "audio_prompt",
+    "prompt_wav_path",
+    "prompt_text",
+    "cfg_value",
+    "inference_timesteps",
+    "min_len",
+    "max_len",
+    "retry_badcase",
+    "retry_badcase_max_times",
+    "retry_badcase_ratio_threshold",
+    "normalize",
+    "denoise",
+    "seed",
+    "lora_path",
+];
+
 /// What the client asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
@@ -235,6 +259,23 @@ mod tests {
 
     fn request(entries: Vec<(&str, Value)>) -> Result<Request, String> {
         parse(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    }
+
+    /// Each listed key is read by some request type: a value of no type it accepts is refused
+    /// naming it.
+    #[test]
+    fn every_request_key_is_read_by_the_parser() {
+        for key in REQUEST_KEYS {
+            let refused = ["init", "generate", "generate_streaming", "load_lora"].into_iter().any(|kind| {
+                let wrong = Value::Map(vec![(Value::from("x"), Value::from(1))]);
+                let mut entries = vec![("type", kind.into()), (key, wrong)];
+                if key != "text" {
+                    entries.push(("text", "hi".into()));
+                }
+                request(entries).is_err_and(|message| message.contains(key))
+            });
+            assert!(refused, "no request type reads {key}");
+        }
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Property tests of the bridge's input side: any bytes, any lengths, any msgpack values give
 //! an error or a request, never a panic, a hang or an allocation beyond the frame limit.
 
+use std::sync::LazyLock;
+
 use proptest::prelude::*;
 use rmpv::Value;
-use voxcpm_engine::bridge::{FrameError, MAX_FRAME_BYTES, decode_map, parse, read_frame};
+use voxcpm_engine::bridge::{FrameError, MAX_FRAME_BYTES, REQUEST_KEYS, decode_map, parse, read_frame};
 
 /// Reads every frame of `input` and parses what decodes; returns how many frames were read.
 fn consume(mut input: &[u8]) -> usize {
@@ -43,26 +45,8 @@ fn value() -> impl Strategy<Value = Value> {
     })
 }
 
-const KEYS: [&str; 18] = [
-    "type",
-    "text",
-    "model",
-    "device",
-    "load_denoiser",
-    "optimize",
-    "audio_prompt",
-    "prompt_wav_path",
-    "prompt_text",
-    "cfg_value",
-    "inference_timesteps",
-    "min_len",
-    "max_len",
-    "normalize",
-    "denoise",
-    "seed",
-    "lora_path",
-    "retry_badcase_ratio_threshold",
-];
+/// `type` first (the property test below sets it itself), then every key a request reads.
+static KEYS: LazyLock<Vec<&str>> = LazyLock::new(|| std::iter::once("type").chain(REQUEST_KEYS).collect());
 const TYPES: [&str; 7] = ["init", "generate", "generate_streaming", "load_lora", "unload_lora", "ping", "other"];
 
 proptest! {
