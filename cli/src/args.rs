@@ -31,6 +31,10 @@ pub struct EngineArgs {
     /// A LoRA adapter directory (lora_weights.safetensors + lora_config.json) to apply.
     #[arg(long)]
     pub lora: Option<PathBuf>,
+    /// The most requests the runtime generates together; not an option of its own: a command
+    /// that keeps several requests in flight (`batch --jobs`) raises it to fit them.
+    #[arg(skip = server_defaults().max_batch)]
+    pub max_batch: usize,
 }
 
 fn parse_precision(name: &str) -> Result<Precision, String> {

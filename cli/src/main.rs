@@ -7,6 +7,7 @@ mod bridge;
 mod fetch;
 mod info;
 mod make_checkpoint;
+mod models;
 mod normalize;
 mod parity;
 mod say;
@@ -40,6 +41,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Download a model from Hugging Face into the local cache (default: openbmb/VoxCPM2).
     Fetch(fetch::FetchArgs),
+    /// List the official VoxCPM releases with their size and what the local cache holds.
+    Models,
     /// Write a random-weight checkpoint in the official layout (for benchmarks and load tests).
     MakeCheckpoint(make_checkpoint::MakeCheckpointArgs),
     /// Time each stage of one generated patch and streaming latency; print JSON. The device
@@ -124,6 +127,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Normalize(args) => return normalize::run(args),
         Command::Info(args) => info::run(args)?,
         Command::Fetch(args) => fetch::run(args)?,
+        Command::Models => models::run(),
         Command::MakeCheckpoint(args) => make_checkpoint::run(args)?,
         Command::Bench(args) => println!("{}", serde_json::to_string_pretty(&bench::run(args)?)?),
         Command::Bridge(_) => unreachable!("handled in main"),

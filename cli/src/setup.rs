@@ -33,6 +33,7 @@ pub fn start_server(engine: &EngineArgs, load_denoiser: bool) -> anyhow::Result<
         device: engine.device.clone(),
         precision: engine.precision,
         load_denoiser,
+        max_batch: engine.max_batch,
         ..ServerOptions::new(choice.model.clone())
     };
     let server = Server::start(options)?;

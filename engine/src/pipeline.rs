@@ -15,13 +15,16 @@ use burn::tensor::{Tensor, TensorData};
 use crate::clip::{ClipCache, ClipPadding, pad_to_whole_patches};
 use crate::config::Architecture;
 use crate::error::{Error, Result, ensure_finite};
-use crate::model::audio_vae::DecoderStream;
 use crate::model::nn::to_vec;
 use crate::model::{
     AUDIO_START, CfmSettings, DEFAULT_RATIO_THRESHOLD, GenerationSettings, LoadOptions, Sequence, VoxCpm, patch_cap,
 };
 use crate::noise::NoiseSource;
 use crate::tokenizer::TextTokenizer;
+
+mod utterance;
+
+pub use utterance::{Delivery, Step, Utterance};
 
 /// Per-request options, with the defaults of the official `VoxCPM.generate`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -184,44 +187,29 @@ impl TextToSpeech {
     }
 
     /// Speaks a request. `on_progress` hears after each patch; returning `Break` cancels
-    /// the run with [`Error::Cancelled`].
+    /// the run with [`Error::Cancelled`]. A batch of one (see [`TextToSpeech::step`]).
     pub fn speak(
         &self,
         request: &SpeechRequest,
         noise: &mut dyn NoiseSource,
         mut on_progress: impl FnMut(Progress) -> ControlFlow<()>,
     ) -> Result<Vec<f32>> {
-        let PreparedRequest { sequence, settings, target_tokens } = self.prepare(request)?;
-        let options = request.options;
-        let attempts = if options.retry_badcase { options.retry_badcase_max_times } else { 1 };
-        let too_long = target_tokens as f64 * options.retry_badcase_ratio_threshold;
-        let config = self.model.config();
-        let patch_len = config.patch_size * config.feat_dim;
-        // The decoder warms up on the prompt's last patches (continuation).
-        let context = self.model.context_patches(&sequence);
-        // v1's check counts the patches it returns, the context among them; v2's does not.
-        let counted_context = match config.architecture {
-            Architecture::V1 => context.len() / patch_len,
-            Architecture::V2 => 0,
-        };
-        let mut generated = Vec::new();
-        for attempt in 1..=attempts {
-            let mut patches = 0;
-            generated = self.model.generate(&sequence, settings, noise, |_| {
-                patches += 1;
-                on_progress(Progress { patches, cap: settings.max_len, attempt })
-            })?;
-            let n = generated.len() / patch_len;
-            if ((n + counted_context) as f64) < too_long || attempt == attempts {
-                break;
+        let (mut utterance, _) = self.begin(request, Delivery::Whole)?;
+        loop {
+            let step = self.step_alone(&mut utterance, noise)?;
+            if on_progress(step.progress).is_break() {
+                return Err(Error::Cancelled);
             }
-            tracing::warn!(patches = n, target_tokens, attempt, "audio too long for its text, generating again");
+            if step.done {
+                return step.audio.ok_or_else(|| Error::Internal("a finished take came without its audio".into()));
+            }
         }
-        let latents = self.model.patches_to_latents(&[context, &generated].concat());
-        let audio = to_vec(self.model.audio_vae().decode(latents))?;
-        ensure_finite(&audio, "the decoded audio")?;
-        let cut = self.leading_cut(&sequence).min(audio.len());
-        Ok(audio[cut..].to_vec())
+    }
+
+    /// One step of a batch of one.
+    fn step_alone(&self, utterance: &mut Utterance, noise: &mut dyn NoiseSource) -> Result<Step> {
+        let results = self.step(&mut [utterance], &mut [noise])?;
+        results.into_iter().next().expect("one request in, one result out")
     }
 
     /// Samples cut from the front of the decoded `[context, generated]` patches. v2 cuts
@@ -261,40 +249,23 @@ impl TextToSpeech {
         noise: &mut dyn NoiseSource,
         mut on_chunk: impl FnMut(&[f32]) -> ControlFlow<()>,
     ) -> Result<()> {
-        let PreparedRequest { sequence, settings, .. } = self.prepare(request)?;
-        let mut stream = DecoderStream::new();
-        let (warm_up, cut) = match self.model.config().architecture {
-            Architecture::V1 => (self.model.context_patches(&sequence), self.leading_cut(&sequence)),
-            Architecture::V2 => (&[][..], 0),
-        };
-        let mut front = LeadingCut(cut);
-        if !warm_up.is_empty() {
-            let audio = self.decode_chunk(warm_up, &mut stream)?;
-            if front.pass(&audio, &mut on_chunk).is_break() {
+        let (mut utterance, warm_up) = self.begin(request, Delivery::Streaming)?;
+        if let Some(chunk) = warm_up
+            && on_chunk(&chunk).is_break()
+        {
+            return Err(Error::Cancelled);
+        }
+        loop {
+            let step = self.step_alone(&mut utterance, noise)?;
+            if let Some(chunk) = step.audio
+                && on_chunk(&chunk).is_break()
+            {
                 return Err(Error::Cancelled);
             }
+            if step.done {
+                return Ok(());
+            }
         }
-        let mut failure = None;
-        let outcome =
-            self.model.generate(&sequence, settings, noise, |patch| match self.decode_chunk(patch, &mut stream) {
-                Ok(chunk) => front.pass(&chunk, &mut on_chunk),
-                Err(e) => {
-                    failure = Some(e);
-                    ControlFlow::Break(())
-                }
-            });
-        match (failure, outcome) {
-            (Some(e), _) => Err(e),
-            (None, outcome) => outcome.map(drop),
-        }
-    }
-
-    /// The next stretch of a stream: patches `[n, P, D]` (row-major) through `stream`.
-    fn decode_chunk(&self, patches: &[f32], stream: &mut DecoderStream) -> Result<Vec<f32>> {
-        let latents = self.model.patches_to_latents(patches);
-        let chunk = to_vec(self.model.audio_vae().decode_chunk(latents, stream))?;
-        ensure_finite(&chunk, "the decoded audio")?;
-        Ok(chunk)
     }
 
     /// Validates the request and builds its prefill sequence and generation settings.
@@ -347,11 +318,12 @@ impl TextToSpeech {
 struct LeadingCut(usize);
 
 impl LeadingCut {
-    /// Passes what is left of `chunk` after the cut to `on_chunk` (nothing when the cut takes it all).
-    fn pass(&mut self, chunk: &[f32], on_chunk: &mut impl FnMut(&[f32]) -> ControlFlow<()>) -> ControlFlow<()> {
+    /// What is left of `chunk` after the cut (nothing when the cut takes it all).
+    fn apply(&mut self, mut chunk: Vec<f32>) -> Option<Vec<f32>> {
         let dropped = self.0.min(chunk.len());
         self.0 -= dropped;
-        if dropped == chunk.len() { ControlFlow::Continue(()) } else { on_chunk(&chunk[dropped..]) }
+        chunk.drain(..dropped);
+        (!chunk.is_empty()).then_some(chunk)
     }
 }
 

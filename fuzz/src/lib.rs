@@ -406,7 +406,18 @@ pub fn plugin_state(data: &[u8]) -> Outcome {
 }
 
 const PROJECT_HINTS: JsonHints = JsonHints {
-    keys: &["version", "lines", "text", "voice", "model", "export_dir"],
+    keys: &[
+        "version",
+        "lines",
+        "text",
+        "voice",
+        "model",
+        "export_dir",
+        "takes",
+        "chosen_seed",
+        "prompt_wav",
+        "prompt_text",
+    ],
     strings: &["/ref.wav", "relative/v.wav", "Hello", ""],
 };
 

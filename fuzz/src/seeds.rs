@@ -190,8 +190,19 @@ pub fn plugin_state() -> Vec<Vec<u8>> {
             "model": "/m",
             "colour": "blue",
         }),
+        json!({
+            "version": 2,
+            "lines": [
+                {"text": "three takes", "takes": 3, "chosen_seed": 2, "prompt_wav": "/p.wav", "prompt_text": "It was"},
+                {"text": "half a prompt", "prompt_text": "no clip"},
+                {"text": "damaged takes", "takes": 0, "chosen_seed": -1},
+            ],
+            "prompt_wav": "/project-prompt.wav",
+            "prompt_text": "Once upon a time",
+            "model": "openbmb/VoxCPM2",
+        }),
         json!({ "lines": ["format 0 saved bare strings"] }),
-        json!({ "version": 2, "lines": many, "future": true }),
+        json!({ "version": 3, "lines": many, "future": true }),
         json!("garbage"),
     ];
     states.iter().map(|s| serde_json::to_vec(s).expect("JSON")).collect()

@@ -1,5 +1,5 @@
 //! The egui editor: the model, the voice and export folders, the parameters, and the voice
-//! lines with their render status, play and export buttons.
+//! lines ([`lines`]) with their render status, takes, play and export buttons.
 //!
 //! File choices are typed or pasted paths: a native file dialog inside a plugin window needs a
 //! toolkit (GTK or a desktop portal on Linux) that hosts do not reliably provide.
@@ -9,19 +9,22 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 
-use egui::{Color32, RichText, ScrollArea, TextEdit, Ui};
+mod lines;
+mod models_section;
+
+use egui::{Color32, RichText, TextEdit, Ui};
 use nice_plug::context::gui::GuiContext;
 use nice_plug_egui::widgets::ParamSlider;
 use nice_plug_egui::{EguiEditor, EguiEditorState, EguiNiceSettings, Frame, NiceEguiApp, RepaintNotifier};
 
+use crate::models::ModelManager;
 use crate::params::VoxParams;
 use crate::player::EditorTriggers;
-use crate::project::{Line, MAX_LINES};
-use crate::status::{LineState, Status};
+use crate::status::Status;
 use crate::worker::Command;
 
-const WIDTH: f32 = 760.0;
-const HEIGHT: f32 = 560.0;
+const WIDTH: f32 = 900.0;
+const HEIGHT: f32 = 720.0;
 const NOTE_NAMES: [&str; 12] = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
 
 pub struct EditorApp {
@@ -32,6 +35,9 @@ pub struct EditorApp {
     gui: Option<GuiContext>,
     /// The model folder being typed, applied with the button.
     model_draft: String,
+    /// Downloads (shared by every instance in the process; they go on while the window is
+    /// closed).
+    models: Arc<ModelManager>,
 }
 
 pub fn create(
@@ -41,7 +47,8 @@ pub fn create(
     commands: Sender<Command>,
 ) -> Option<EguiEditor<EditorApp>> {
     let model_draft = params.project().model.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-    let app = EditorApp { params, status, triggers, commands, gui: None, model_draft };
+    let models = ModelManager::shared();
+    let app = EditorApp { params, status, triggers, commands, gui: None, model_draft, models };
     let settings = EguiNiceSettings::default().with_tile("VoxCPM");
     nice_plug_egui::create_egui_editor(
         EguiEditorState::from_size(nice_plug::editor::dpi::LogicalSize::new(WIDTH, HEIGHT), 1.0),
@@ -88,8 +95,13 @@ impl EditorApp {
             Color32::LIGHT_RED
         };
         ui.label(RichText::new(format!("Model: {}", model.headline())).color(colour));
+        let mut chosen = self.params.project().model.clone();
+        models_section::show(ui, &self.models, &mut chosen);
+        if chosen != self.params.project().model {
+            self.params.project_mut().model = chosen;
+        }
         ui.horizontal(|ui| {
-            ui.label("Model folder");
+            ui.label("Custom model folder");
             ui.add(TextEdit::singleline(&mut self.model_draft).hint_text("automatic").desired_width(460.0));
             if ui.button("Use").clicked() {
                 let trimmed = self.model_draft.trim();
@@ -104,32 +116,39 @@ impl EditorApp {
     fn parameters(&self, ui: &mut Ui, gui: &GuiContext) {
         let setter = gui.param_setter();
         let p = &self.params;
-        egui::Grid::new("parameters").num_columns(4).show(ui, |ui| {
-            ui.label("Base note");
-            ui.add(ParamSlider::for_param(&p.base_note, &setter));
-            ui.label("Gain");
-            ui.add(ParamSlider::for_param(&p.gain, &setter));
-            ui.end_row();
-            ui.label("CFG");
-            ui.add(ParamSlider::for_param(&p.cfg, &setter));
-            ui.label("Timesteps");
-            ui.add(ParamSlider::for_param(&p.steps, &setter));
-            ui.end_row();
-            ui.label("Seed");
-            ui.add(ParamSlider::for_param(&p.seed, &setter));
-            ui.label("Output");
-            ui.add(ParamSlider::for_param(&p.output, &setter));
-            ui.end_row();
-            ui.label("Retrigger");
-            ui.add(ParamSlider::for_param(&p.retrigger, &setter));
-            ui.label("Live");
-            ui.add(ParamSlider::for_param(&p.live, &setter));
-            ui.end_row();
-            ui.label("Normalize text");
-            ui.add(ParamSlider::for_param(&p.normalize, &setter));
-            ui.label("Denoise voice");
-            ui.add(ParamSlider::for_param(&p.denoise, &setter));
-            ui.end_row();
+        egui::CollapsingHeader::new("Parameters").default_open(true).show(ui, |ui| {
+            egui::Grid::new("parameters").num_columns(4).show(ui, |ui| {
+                ui.label("Base note");
+                ui.add(ParamSlider::for_param(&p.base_note, &setter));
+                ui.label("Gain");
+                ui.add(ParamSlider::for_param(&p.gain, &setter));
+                ui.end_row();
+                ui.label("CFG");
+                ui.add(ParamSlider::for_param(&p.cfg, &setter));
+                ui.label("Timesteps");
+                ui.add(ParamSlider::for_param(&p.steps, &setter));
+                ui.end_row();
+                ui.label("Seed");
+                ui.add(ParamSlider::for_param(&p.seed, &setter));
+                ui.label("Output");
+                ui.add(ParamSlider::for_param(&p.output, &setter));
+                ui.end_row();
+                ui.label("Retrigger");
+                ui.add(ParamSlider::for_param(&p.retrigger, &setter));
+                ui.label("Live");
+                ui.add(ParamSlider::for_param(&p.live, &setter));
+                ui.end_row();
+                ui.label("Normalize text");
+                ui.add(ParamSlider::for_param(&p.normalize, &setter));
+                ui.label("Denoise voice");
+                ui.add(ParamSlider::for_param(&p.denoise, &setter));
+                ui.end_row();
+                ui.label("Note off");
+                ui.add(ParamSlider::for_param(&p.note_off, &setter));
+                ui.label("Velocity");
+                ui.add(ParamSlider::for_param(&p.velocity, &setter));
+                ui.end_row();
+            });
         });
     }
 
@@ -160,57 +179,6 @@ impl EditorApp {
             self.status.silenced_voices.store(0, Ordering::Relaxed);
         }
     }
-
-    fn lines(&self, ui: &mut Ui) {
-        let base = self.params.base_note.value();
-        let mut remove = None;
-        ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-            let mut project = self.params.project_mut();
-            for (index, line) in project.lines.iter_mut().enumerate() {
-                ui.horizontal(|ui| {
-                    ui.label(
-                        RichText::new(format!("{:>2} {:<4}", index + 1, note_name(base + index as i32))).monospace(),
-                    );
-                    ui.add(TextEdit::singleline(&mut line.text).desired_width(330.0));
-                    let report = self.status.line(index);
-                    let (text, colour) = match report.state {
-                        LineState::Absent => ("—".to_owned(), Color32::GRAY),
-                        LineState::Queued => ("queued".to_owned(), Color32::GRAY),
-                        LineState::Rendering => (format!("rendering {:.0}%", report.progress * 100.0), Color32::YELLOW),
-                        LineState::Ready => (format!("ready {:.1} s", report.seconds), Color32::LIGHT_GREEN),
-                        LineState::Failed => ("error".to_owned(), Color32::LIGHT_RED),
-                    };
-                    let label = ui.label(RichText::new(text).color(colour));
-                    if !report.message.is_empty() {
-                        label.on_hover_text(&report.message);
-                    }
-                    if ui.button("play").on_hover_text("play the line now").clicked() {
-                        self.triggers.request(index);
-                    }
-                    if ui.button("export").clicked() {
-                        let _ = self.commands.send(Command::Export(index));
-                    }
-                    if ui.button("remove").on_hover_text("remove the line").clicked() {
-                        remove = Some(index);
-                    }
-                });
-                ui.horizontal(|ui| {
-                    ui.add_space(48.0);
-                    path_field(ui, "voice", &mut line.voice, "the project's voice");
-                });
-                let report = self.status.line(index);
-                if report.state == LineState::Failed {
-                    ui.label(RichText::new(format!("      {}", report.message)).color(Color32::LIGHT_RED));
-                }
-            }
-            if let Some(index) = remove {
-                project.lines.remove(index);
-            }
-            if project.lines.len() < MAX_LINES && ui.button("+ line").clicked() {
-                project.lines.push(Line::default());
-            }
-        });
-    }
 }
 
 /// An optional path as a text field (empty = none).
@@ -223,11 +191,4 @@ fn path_field(ui: &mut Ui, label: &str, path: &mut Option<PathBuf>, hint: &str) 
             *path = (!trimmed.is_empty()).then(|| PathBuf::from(trimmed));
         }
     });
-}
-
-fn note_name(key: i32) -> String {
-    if !(0..=127).contains(&key) {
-        return "-".into();
-    }
-    format!("{}{}", NOTE_NAMES[(key % 12) as usize], key / 12 - 1)
 }

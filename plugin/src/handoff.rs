@@ -19,6 +19,8 @@ use std::time::Duration;
 use rtrb::{Consumer, Producer, RingBuffer};
 use voxcpm_engine::resample::StreamResampler;
 
+use crate::project::{MAX_LINES, MAX_TAKES};
+
 /// A line's render: mono, at the rate the model generated it at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clip {
@@ -40,6 +42,8 @@ impl Clip {
 pub enum ToAudio {
     /// A line's render is ready, or (`None`) the line changed and its old render must not play.
     Clip { line: usize, clip: Option<Clip> },
+    /// One take of a line is rendered, or (`None`) withdrawn: what the editor auditions.
+    Take { line: usize, take: usize, clip: Option<Clip> },
     /// A resampler for one voice, from a model's rate to the host's; one per voice is sent.
     Resampler(Box<StreamResampler>),
 }
@@ -68,8 +72,10 @@ pub struct LiveSegment {
     pub sample_rate: u32,
 }
 
-/// Message ring sizes: far above what one block can produce or a tick can deliver.
-const MESSAGES: usize = 1024;
+/// Message ring sizes: far above what one block can produce or a tick can deliver. A scan
+/// that changes every line withdraws each line's clip and each of its takes; twice that leaves
+/// room for the renders that follow before the audio thread next drains the ring.
+const MESSAGES: usize = 2 * MAX_LINES * (MAX_TAKES + 1);
 /// How far live audio may run ahead of playback, at the fastest model rate.
 const LIVE_AHEAD: Duration = Duration::from_secs(30);
 /// VoxCPM2's rate, the fastest of the models (VoxCPM-0.5B speaks at 16 kHz, VoxCPM1.5 at

@@ -10,21 +10,30 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
-use nice_plug::midi::Key;
 use nice_plug::prelude::*;
 
 mod editor;
+pub mod envelope;
 pub mod handoff;
+pub mod keys;
+mod live_schedule;
+pub mod models;
 pub mod params;
 pub mod player;
 pub mod project;
 pub mod render_cache;
 pub mod resamplers;
 pub mod shared_engine;
+mod speaking_rate;
 pub mod status;
+pub mod takes;
+#[cfg(debug_assertions)]
+mod test_hooks;
+pub mod thumbnail;
 pub mod voice;
 mod worker;
 
+use keys::{KeyAction, Keyboard};
 use params::{OutputMode, Retrigger, VoxParams};
 use player::{EditorTriggers, Player, TriggerMode};
 use render_cache::RenderCache;
@@ -42,15 +51,21 @@ pub struct VoxCpm {
     player: Option<Player>,
     worker: Option<Worker>,
     offline: bool,
+    /// What the host tests drive from outside (the editor's play button, faults on purpose).
+    #[cfg(debug_assertions)]
+    test_hooks: Arc<test_hooks::TestHooks>,
 }
 
 impl Default for VoxCpm {
     fn default() -> Self {
         let (commands, inbox) = channel();
+        let triggers = Arc::new(EditorTriggers::default());
         VoxCpm {
             params: Arc::new(VoxParams::default()),
             status: Arc::new(Status::default()),
-            triggers: Arc::new(EditorTriggers::default()),
+            #[cfg(debug_assertions)]
+            test_hooks: test_hooks::TestHooks::register(&triggers),
+            triggers,
             commands,
             inbox: Some(inbox),
             player: None,
@@ -123,6 +138,7 @@ impl Plugin for VoxCpm {
         _context: &mut impl ActivateContext<Self>,
     ) -> bool {
         self.offline = buffer_config.process_mode == ProcessMode::Offline;
+        self.status.offline.store(self.offline, std::sync::atomic::Ordering::Relaxed);
         // The host may have loaded a project since the worker last looked.
         self.status.request_scan();
         let prepared = self.start_worker().and_then(|()| {
@@ -146,6 +162,8 @@ impl Plugin for VoxCpm {
         _aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
+        #[cfg(debug_assertions)]
+        self.test_hooks.commit_fault();
         let frames = buffer.samples();
         let channels = buffer.as_slice();
         for channel in channels.iter_mut() {
@@ -154,6 +172,7 @@ impl Plugin for VoxCpm {
         let Some(player) = self.player.as_mut() else { return ProcessStatus::Normal };
         let Some((mix, others)) = channels.split_first_mut() else { return ProcessStatus::Normal };
         let mode = TriggerMode { cut: self.params.retrigger.value() == Retrigger::Cut, live: self.params.live.value() };
+        let keyboard = Keyboard::new(&self.params);
         let offline = self.offline;
 
         player.begin_block();
@@ -161,15 +180,16 @@ impl Plugin for VoxCpm {
         for line in (0..128).filter(|line| requested & (1 << line) != 0) {
             player.trigger(line, mode, offline);
         }
+        // Each note-on and note-off takes effect at its sample: the block is rendered up to it.
         let mut cursor = 0;
         while let Some(event) = context.next_event() {
-            if let NoteEvent::NoteOn { timing, key: Key::Number(key), .. } = event {
-                let at = (timing as usize).min(frames);
-                player.render(&mut mix[cursor..at], offline);
-                cursor = at;
-                if let Some(line) = self.params.line_for_key(key) {
-                    player.trigger(line, mode, offline);
-                }
+            let Some((timing, action)) = keyboard.action(&event) else { continue };
+            let at = (timing as usize).clamp(cursor, frames);
+            player.render(&mut mix[cursor..at], offline);
+            cursor = at;
+            match action {
+                KeyAction::Press { line, key, gain } => player.trigger_key(line, mode, offline, key, gain),
+                KeyAction::Release { key } => player.release(key),
             }
         }
         player.render(&mut mix[cursor..frames], offline);

@@ -32,6 +32,32 @@ pub enum Retrigger {
     Overlap,
 }
 
+/// What a key's note-off does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum NoteOffMode {
+    /// Nothing: the line plays to its end.
+    #[id = "one_shot"]
+    #[name = "One-shot"]
+    OneShot,
+    /// The line stops, with a short fade, when its key comes up.
+    #[id = "gate"]
+    #[name = "Gate"]
+    Gate,
+}
+
+/// What a note-on's velocity does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum VelocityMode {
+    /// Nothing: every line plays at full level.
+    #[id = "off"]
+    #[name = "Off"]
+    Off,
+    /// Softer notes play their line more quietly (see [`velocity_gain`](crate::envelope::velocity_gain)).
+    #[id = "gain"]
+    #[name = "To gain"]
+    ToGain,
+}
+
 #[derive(Params)]
 pub struct VoxParams {
     #[persist = "project"]
@@ -57,6 +83,10 @@ pub struct VoxParams {
     /// ahead of time.
     #[id = "live"]
     pub live: BoolParam,
+    #[id = "note_off"]
+    pub note_off: EnumParam<NoteOffMode>,
+    #[id = "velocity"]
+    pub velocity: EnumParam<VelocityMode>,
     /// Spell out numbers, dates, units... before speaking (the engine's text normaliser).
     #[id = "normalize"]
     pub normalize: BoolParam,
@@ -89,6 +119,8 @@ impl Default for VoxParams {
             output: EnumParam::new("Output", OutputMode::Stereo),
             retrigger: EnumParam::new("Retrigger", Retrigger::Cut),
             live: BoolParam::new("Live", false),
+            note_off: EnumParam::new("Note off", NoteOffMode::OneShot),
+            velocity: EnumParam::new("Velocity", VelocityMode::Off),
             normalize: BoolParam::new("Normalize text", false),
             denoise: BoolParam::new("Denoise voice", false),
         }
@@ -104,10 +136,5 @@ impl VoxParams {
 
     pub fn project_mut(&self) -> std::sync::RwLockWriteGuard<'_, Project> {
         self.project.write().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The line a MIDI key plays, if any.
-    pub fn line_for_key(&self, key: u8) -> Option<usize> {
-        usize::from(key).checked_sub(self.base_note.value() as usize)
     }
 }

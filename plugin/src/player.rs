@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use rtrb::Consumer;
 use voxcpm_engine::resample::StreamResampler;
 
+use crate::envelope::release_samples;
 use crate::handoff::{AudioEnds, Clip, LiveSegment, ToAudio, ToWorker};
-use crate::project::MAX_LINES;
+use crate::project::{MAX_LINES, MAX_TAKES};
 use crate::status::Status;
+use crate::takes::{self, Audition};
 use crate::voice::{LiveInput, LiveStart, Voice};
 
 /// Lines that can sound at once in overlap mode.
@@ -33,10 +35,11 @@ pub struct TriggerMode {
 }
 
 /// Play requests from the editor: one bit per line, set from any thread, taken by the audio
-/// thread at the start of a block.
+/// thread at the start of a block; and the newest take to audition ([`takes::pack`]).
 #[derive(Default)]
 pub struct EditorTriggers {
     bits: [AtomicU64; MAX_LINES / 64],
+    audition: AtomicU32,
 }
 
 impl EditorTriggers {
@@ -48,6 +51,15 @@ impl EditorTriggers {
 
     fn take(&self, word: usize) -> u64 {
         self.bits[word].swap(0, Ordering::AcqRel)
+    }
+
+    /// Asks for one take to play once; replaces a request the audio thread has not taken yet.
+    pub fn request_audition(&self, audition: Audition) {
+        self.audition.store(takes::pack(audition), Ordering::Release);
+    }
+
+    fn take_audition(&self) -> Option<Audition> {
+        takes::unpack(self.audition.swap(0, Ordering::AcqRel))
     }
 }
 
@@ -137,8 +149,12 @@ pub struct Player {
     to_worker: rtrb::Producer<ToWorker>,
     live: LiveReader,
     clips: Vec<Option<Clip>>,
+    /// Every rendered take of each line, for auditions (the line's clip is its chosen take).
+    takes: Vec<[Option<Clip>; MAX_TAKES]>,
     voices: Vec<Voice>,
     host_rate: u32,
+    /// A gated voice's release fade at the host rate, in samples.
+    release_len: u32,
     /// Where the worker reads the host rate.
     shared_host_rate: Arc<AtomicU32>,
     /// The rate of the newest resamplers: the model's.
@@ -158,8 +174,10 @@ impl Player {
             to_worker: ends.to_worker,
             live: LiveReader { samples: ends.live_samples, segments: ends.live_segments, current: None },
             clips: vec![None; MAX_LINES],
+            takes: vec![Default::default(); MAX_LINES],
             voices: Vec::new(),
             host_rate: 0,
+            release_len: 1,
             shared_host_rate: ends.host_rate,
             model_rate: None,
             next_token: 0,
@@ -183,16 +201,36 @@ impl Player {
         // Outside the audio thread: the old voices' clips and resamplers may be dropped here.
         self.voices = voices;
         self.host_rate = host_rate;
+        self.release_len = release_samples(host_rate);
         self.shared_host_rate.store(host_rate, Ordering::Release);
         Ok(())
     }
 
-    /// Takes the worker's messages; call at the start of every block.
+    /// Takes the worker's messages and starts the editor's audition; call at the start of
+    /// every block.
     pub fn begin_block(&mut self) {
         self.receive();
         for voice in &mut self.voices {
             voice.age += 1;
         }
+        if let Some(audition) = self.editor_triggers.take_audition() {
+            self.audition(audition);
+        }
+    }
+
+    /// Plays one take of a line once, as the play button plays the line; the line's own clip
+    /// (what MIDI plays) is left as it is. A take not rendered yet is a missed trigger.
+    fn audition(&mut self, audition: Audition) {
+        let take = self.takes.get(audition.line).and_then(|takes| takes.get(audition.take));
+        let Some(clip) = take.cloned().flatten() else {
+            self.status.missed_triggers.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let voice = self.free_voice(audition.cut);
+        if !self.voices[voice].play_clip(clip) {
+            self.status.missed_triggers.fetch_add(1, Ordering::Relaxed);
+        }
+        self.retire_finished();
     }
 
     /// The lines the editor asked to play since the last block.
@@ -203,38 +241,66 @@ impl Player {
         })
     }
 
+    /// Plays `line` to its end at full level (the editor's play button).
     pub fn trigger(&mut self, line: usize, mode: TriggerMode, offline: bool) {
+        self.start_line(line, mode, offline);
+    }
+
+    /// Plays `line` from `key` at `gain` (a velocity's, finite and in 0..1); the key's
+    /// [`release`](Self::release) may end it before its end.
+    pub fn trigger_key(&mut self, line: usize, mode: TriggerMode, offline: bool, key: u8, gain: f32) {
+        if let Some(voice) = self.start_line(line, mode, offline) {
+            self.voices[voice].hold(key, gain);
+        }
+    }
+
+    /// Fades out the lines `key` (`None`: every key) started and still holds; lines of other
+    /// keys, and lines already cut or stolen, play on.
+    pub fn release(&mut self, key: Option<u8>) {
+        for voice in &mut self.voices {
+            if voice.is_held_by(key) {
+                voice.release(self.release_len);
+            }
+        }
+    }
+
+    /// Starts `line` on a voice and returns it, or `None` if the line could not start.
+    fn start_line(&mut self, line: usize, mode: TriggerMode, offline: bool) -> Option<usize> {
         if offline {
             self.wait_for_worker();
         }
         if line >= self.status.line_count() {
-            return;
+            return None;
         }
-        if mode.live {
+        let voice = if mode.live {
             self.next_token = self.next_token.wrapping_add(1);
             let token = self.next_token;
             if self.to_worker.push(ToWorker::Live { line, token }).is_err() {
                 self.status.dropped_live_triggers.fetch_add(1, Ordering::Relaxed);
-                return;
+                return None;
             }
             let voice = self.free_voice(mode.cut);
             self.voices[voice].play_live(token);
+            Some(voice)
         } else {
             if self.clips[line].is_none() && offline {
                 self.wait_for_render(line);
             }
             let Some(clip) = self.clips[line].clone() else {
                 self.status.missed_triggers.fetch_add(1, Ordering::Relaxed);
-                return;
+                return None;
             };
             let voice = self.free_voice(mode.cut);
             // Only right after a reactivation at another host rate, before the worker's
             // resamplers for it arrive.
-            if !self.voices[voice].play_clip(clip) {
+            let playing = self.voices[voice].play_clip(clip);
+            if !playing {
                 self.status.missed_triggers.fetch_add(1, Ordering::Relaxed);
             }
-        }
+            playing.then_some(voice)
+        };
         self.retire_finished();
+        voice
     }
 
     /// Adds the voices' next `mix.len()` samples into `mix`; a voice silenced for non-finite
@@ -272,6 +338,12 @@ impl Player {
                     self.receive();
                 }
                 Some(_) if !self.voices[voice].is_idle() => {
+                    self.voices[voice].stop();
+                    return None;
+                }
+                // In real time, a released live voice with nothing to play (its stream running
+                // behind, or not begun) is silent already: it stops rather than fade in later.
+                None if self.voices[voice].is_released() => {
                     self.voices[voice].stop();
                     return None;
                 }
@@ -314,6 +386,15 @@ impl Player {
                     }
                     None => self.retire(clip),
                 },
+                ToAudio::Take { line, take, clip } => {
+                    match self.takes.get_mut(line).and_then(|takes| takes.get_mut(take)) {
+                        Some(slot) => {
+                            let old = std::mem::replace(slot, clip);
+                            self.retire(old);
+                        }
+                        None => self.retire(clip),
+                    }
+                }
                 ToAudio::Resampler(resampler) => self.adopt(resampler),
             }
         }
@@ -336,12 +417,15 @@ impl Player {
         }
     }
 
-    /// Offline only: waits until the worker has looked at the lines (right after activation).
-    fn wait_for_worker(&self) {
+    /// Offline only: waits until the worker has looked at the lines (right after activation),
+    /// then takes what that look sent: a withdrawn render, or a line's newly chosen take, must
+    /// not leave the line's old clip to play.
+    fn wait_for_worker(&mut self) {
         let start = Instant::now();
         while !self.status.worker_has_scanned() && start.elapsed() < OFFLINE_PATIENCE {
             std::thread::sleep(OFFLINE_POLL);
         }
+        self.receive();
     }
 
     /// Offline only: waits until the worker delivers the line or gives up on it.
@@ -390,6 +474,9 @@ mod tests {
     use voxcpm_engine::testkit::parity::max_abs_diff;
 
     use crate::handoff::{self, WorkerEnds};
+
+    mod audition;
+    mod keys;
 
     const HOST_RATE: u32 = 44_100;
     const BLOCK: usize = 512;

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex, Weak};
 
-use voxcpm_engine::hub::{self, ModelChoice};
+use voxcpm_engine::hub::{self, HubLocation, ModelChoice};
 use voxcpm_engine::runtime::{Server, ServerOptions};
 
 static SERVERS: Mutex<Vec<(String, Weak<Server>)>> = Mutex::new(Vec::new());
@@ -15,21 +15,24 @@ pub struct SharedEngine {
     pub choice: ModelChoice,
 }
 
-/// The runtime for `model` (a checkpoint folder; `None` = the automatic choice), started on
-/// first use. Loading happens on the runtime's own thread; this returns at once.
+/// The runtime for `model` (a checkpoint folder or a Hugging Face repository id; `None` = the
+/// automatic choice), started on first use. A repository id must be installed in the cache
+/// (the editor's Models section downloads): the plugin never downloads behind the user's back.
+/// Loading happens on the runtime's own thread; this returns at once.
 pub fn acquire(model: Option<&str>) -> voxcpm_engine::Result<SharedEngine> {
     leave_a_core_to_the_host();
     let choice = hub::choose(model)?;
+    let dir = hub::resolve_cached(&choice.model, &HubLocation::from_env())?.display().to_string();
     let mut servers = SERVERS.lock().unwrap_or_else(|p| p.into_inner());
     servers.retain(|(_, server)| server.strong_count() > 0);
-    if let Some(server) = servers.iter().find(|(key, _)| *key == choice.model).and_then(|(_, s)| s.upgrade()) {
+    if let Some(server) = servers.iter().find(|(key, _)| *key == dir).and_then(|(_, s)| s.upgrade()) {
         return Ok(SharedEngine { server, choice });
     }
     // The denoiser is small and only runs for requests that ask for it; every shared server
     // has one, so a "denoise" line never meets a server started without it.
-    let options = ServerOptions { load_denoiser: true, ..ServerOptions::new(choice.model.clone()) };
+    let options = ServerOptions { load_denoiser: true, ..ServerOptions::new(dir.clone()) };
     let server = Arc::new(Server::start(options)?);
-    servers.push((choice.model.clone(), Arc::downgrade(&server)));
+    servers.push((dir, Arc::downgrade(&server)));
     Ok(SharedEngine { server, choice })
 }
 

@@ -4,12 +4,13 @@
 //! rendering, whether a render it waits for can still come) and bumps atomic counters; the
 //! editor reads the rest under a mutex the audio thread never touches.
 
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use voxcpm_engine::config::Architecture;
 
 use crate::project::MAX_LINES;
+use crate::takes::TakeReport;
 
 /// Where a line's render stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +56,26 @@ pub struct LineReport {
 impl Default for LineReport {
     fn default() -> Self {
         LineReport { state: LineState::Absent, progress: 0.0, seconds: 0.0, message: String::new() }
+    }
+}
+
+/// Why a live line has not started yet: its stream is held back until the generation rate
+/// says it can play to its end without running dry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LiveWait {
+    /// No chunk has come yet, so no start is predicted.
+    Buffering,
+    /// The predicted wait, in seconds.
+    StartingIn(f32),
+}
+
+impl std::fmt::Display for LiveWait {
+    /// "buffering", "starting in 1.2 s".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LiveWait::Buffering => f.write_str("buffering"),
+            LiveWait::StartingIn(seconds) => write!(f, "starting in {seconds:.1} s"),
+        }
     }
 }
 
@@ -115,6 +136,13 @@ pub struct Status {
     /// Voices stopped because their audio was not finite (NaN or infinite).
     pub silenced_voices: AtomicU64,
     lines: Mutex<Vec<LineReport>>,
+    /// Each line's live wait, while its stream is held back.
+    live_waits: Mutex<Vec<Option<LiveWait>>>,
+    /// Whether the host renders offline (set at activation): a live line then plays its
+    /// chunks as they come, since the audio thread waits for them.
+    pub offline: AtomicBool,
+    /// Each line's takes (the line's own report is its chosen take's).
+    takes: Mutex<Vec<Vec<TakeReport>>>,
     model: Mutex<ModelReport>,
 }
 
@@ -129,6 +157,9 @@ impl Default for Status {
             dropped_live_triggers: AtomicU64::new(0),
             silenced_voices: AtomicU64::new(0),
             lines: Mutex::new(vec![LineReport::default(); MAX_LINES]),
+            live_waits: Mutex::new(vec![None; MAX_LINES]),
+            offline: AtomicBool::new(false),
+            takes: Mutex::new(vec![Vec::new(); MAX_LINES]),
             model: Mutex::new(ModelReport::default()),
         }
     }
@@ -188,8 +219,37 @@ impl Status {
         }
     }
 
+    /// The live wait of `line` (`None`: not waiting).
+    pub fn set_live_wait(&self, line: usize, wait: Option<LiveWait>) {
+        if let Some(slot) = lock(&self.live_waits).get_mut(line) {
+            *slot = wait;
+        }
+    }
+
+    pub fn live_wait(&self, line: usize) -> Option<LiveWait> {
+        lock(&self.live_waits).get(line).copied().flatten()
+    }
+
     pub fn line(&self, line: usize) -> LineReport {
         lock(&self.lines).get(line).cloned().unwrap_or_default()
+    }
+
+    /// Replaces a line's take reports (when its takes are queued afresh or their count changes).
+    pub fn set_takes(&self, line: usize, takes: Vec<TakeReport>) {
+        if let Some(slot) = lock(&self.takes).get_mut(line) {
+            *slot = takes;
+        }
+    }
+
+    /// Updates one take's report in place; `update` is not called for a take that is not listed.
+    pub fn update_take(&self, line: usize, take: usize, update: impl FnOnce(&mut TakeReport)) {
+        if let Some(report) = lock(&self.takes).get_mut(line).and_then(|takes| takes.get_mut(take)) {
+            update(report);
+        }
+    }
+
+    pub fn takes(&self, line: usize) -> Vec<TakeReport> {
+        lock(&self.takes).get(line).cloned().unwrap_or_default()
     }
 
     pub fn model(&self) -> ModelReport {
@@ -230,6 +290,18 @@ mod tests {
         assert_eq!(family(Architecture::V1, 16_000), "VoxCPM (v1) · 16 kHz");
         assert_eq!(family(Architecture::V1, 44_100), "VoxCPM (v1) · 44.1 kHz");
         assert_eq!(family(Architecture::V1, 22_050), "VoxCPM (v1) · 22.05 kHz");
+    }
+
+    #[test]
+    fn a_held_live_line_says_it_buffers_or_when_it_starts() {
+        let status = Status::default();
+        assert_eq!(status.live_wait(0), None);
+        status.set_live_wait(0, Some(LiveWait::StartingIn(1.23)));
+        assert_eq!(status.live_wait(0).map(|w| w.to_string()).as_deref(), Some("starting in 1.2 s"));
+        assert_eq!(LiveWait::Buffering.to_string(), "buffering");
+        status.set_live_wait(0, None);
+        assert_eq!(status.live_wait(0), None);
+        status.set_live_wait(MAX_LINES, Some(LiveWait::Buffering));
     }
 
     #[test]

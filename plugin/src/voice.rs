@@ -9,6 +9,7 @@
 
 use voxcpm_engine::resample::StreamResampler;
 
+use crate::envelope::Envelope;
 use crate::handoff::Clip;
 use crate::resamplers::Resamplers;
 
@@ -60,6 +61,10 @@ pub struct Voice {
     abandoned: Option<u32>,
     /// Stopped on samples that are not audio, not yet counted by the player.
     silenced: bool,
+    /// The line's level: velocity gain and release fade.
+    envelope: Envelope,
+    /// The key that started the line, until its note-off.
+    held_by: Option<u8>,
 }
 
 impl Voice {
@@ -105,13 +110,49 @@ impl Voice {
         self.stop();
         self.source = source;
         self.age = 0;
+        self.envelope = Envelope::default();
     }
 
-    /// The next output sample; `None` when no sample is available yet (a live stream running
-    /// behind, or waiting for the resampler for its rate) or the voice has finished (then it is
-    /// idle). Samples that are not audio stop the voice instead: what played stays, the rest of
-    /// the line is silence.
+    /// Marks the line just started as played by `key` (its note-off may
+    /// [`release`](Self::release) it) at `gain` (a velocity's, finite and in 0..1).
+    pub fn hold(&mut self, key: u8, gain: f32) {
+        self.held_by = Some(key);
+        self.envelope = Envelope::new(gain);
+    }
+
+    /// Whether `key` (`None`: any key) started the line and has not been let go of.
+    pub fn is_held_by(&self, key: Option<u8>) -> bool {
+        self.held_by.is_some_and(|held| key.is_none_or(|key| key == held))
+    }
+
+    /// Fades the line out over the next `fade_len` samples, then stops as [`stop`](Self::stop) does.
+    pub fn release(&mut self, fade_len: u32) {
+        self.held_by = None;
+        if !self.is_idle() {
+            self.envelope.release(fade_len);
+        }
+    }
+
+    /// Whether the line is fading out after a [`release`](Self::release).
+    pub fn is_released(&self) -> bool {
+        !self.is_idle() && self.envelope.is_released()
+    }
+
+    /// The next output sample, at the line's level; `None` when no sample is available yet (a
+    /// live stream running behind, or waiting for the resampler for its rate) or the voice has
+    /// finished (then it is idle), its release fade included. Samples that are not audio stop
+    /// the voice instead: what played stays, the rest of the line is silence.
     pub fn next_sample(&mut self, live: &mut impl LiveInput) -> Option<f32> {
+        if self.envelope.is_over() {
+            self.finish();
+            return None;
+        }
+        let sample = self.next_unscaled(live)?;
+        Some(self.envelope.apply(sample))
+    }
+
+    /// The line's next sample as the resampler makes it.
+    fn next_unscaled(&mut self, live: &mut impl LiveInput) -> Option<f32> {
         loop {
             let Some(resampler) = self.resamplers.active() else {
                 let Source::Live { token, .. } = self.source else { return None };
@@ -180,6 +221,7 @@ impl Voice {
     /// live stream for [`take_abandoned`](Self::take_abandoned).
     fn finish(&mut self) {
         self.resamplers.release();
+        self.held_by = None;
         match std::mem::replace(&mut self.source, Source::Idle) {
             Source::Clip { clip, .. } => self.retired = Some(clip),
             Source::Live { token, ended: false } => self.abandoned = Some(token),
@@ -204,6 +246,8 @@ mod tests {
 
     use voxcpm_engine::audio_io::resample;
     use voxcpm_engine::testkit::parity::max_abs_diff;
+
+    use crate::envelope::release_gain;
 
     /// The rates of the models (VoxCPM-0.5B, VoxCPM1.5, VoxCPM2) and of hosts.
     const MODEL_RATES: [u32; 3] = [16_000, 44_100, 48_000];
@@ -390,6 +434,29 @@ mod tests {
             assert_eq!(played[..], clean[..played.len()], "{model} -> {host} Hz: what played before it is the line");
             assert_eq!(voice.take_abandoned(), Some(2), "the worker is told to stop generating it");
         }
+    }
+
+    #[test]
+    fn a_released_voice_fades_then_goes_idle_gives_back_its_clip_and_the_next_line_plays_in_full() {
+        let mut voice = voice(48_000, 48_000);
+        voice.play_clip(clip(48_000));
+        let whole = drain(&mut voice, &mut Trickle::none());
+        voice.take_retired();
+        voice.play_clip(clip(48_000));
+        voice.hold(60, 0.25);
+        assert!(voice.is_held_by(Some(60)) && voice.is_held_by(None) && !voice.is_held_by(Some(61)));
+        let before: Vec<f32> = (0..100).filter_map(|_| voice.next_sample(&mut Trickle::none())).collect();
+        voice.release(10);
+        assert!(!voice.is_held_by(Some(60)) && voice.is_released(), "let go of, fading");
+        let fade = drain(&mut voice, &mut Trickle::none());
+        let expected: Vec<f32> =
+            (0..110).map(|i| whole[i] * 0.25 * if i < 100 { 1.0 } else { release_gain(i as u32 - 100, 10) }).collect();
+        assert_eq!([before, fade].concat(), expected);
+        assert!(voice.take_retired().is_some(), "the clip goes back to the worker");
+
+        voice.play_clip(clip(48_000));
+        assert!(!voice.is_held_by(None), "a new line is held by no key until told");
+        assert_eq!(drain(&mut voice, &mut Trickle::none()), whole, "at full level, to its end");
     }
 
     #[test]

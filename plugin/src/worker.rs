@@ -4,9 +4,10 @@
 //! Generation never runs on nice-plug's background thread, which every instance in the process
 //! shares.
 
+mod ahead;
+mod export;
 mod live;
 
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,24 +18,33 @@ use std::time::Duration;
 use voxcpm_engine::hub::ModelSource;
 use voxcpm_engine::pipeline::SpeechOptions;
 use voxcpm_engine::resample::StreamResampler;
-use voxcpm_engine::runtime::{GenerateOptions, Status as EngineStatus, model_key, request_key};
-use voxcpm_engine::wav::write_float_file;
+use voxcpm_engine::runtime::{GenerateOptions, Status as EngineStatus, model_key};
 
 use crate::handoff::{Clip, ToAudio, ToWorker, WorkerEnds};
+use crate::models;
 use crate::params::VoxParams;
 use crate::player::VOICES;
-use crate::project::MAX_LINES;
+use crate::project::{Line, MAX_LINES, Project, Prompt};
 use crate::render_cache::RenderCache;
 use crate::shared_engine::{self, SharedEngine};
+use crate::speaking_rate::LineLengths;
 use crate::status::{LineReport, LineState, ModelFamily, Status};
+use crate::takes;
 
 /// How often the worker looks for edits and messages when idle.
 const TICK: Duration = Duration::from_millis(10);
 
 /// Chores the editor asks for.
 pub enum Command {
-    /// Write line k's render as a WAV into the export folder.
-    Export(usize),
+    /// Write a line's chosen take, or each of its rendered takes, as WAVs into the export folder.
+    Export { line: usize, takes: ExportTakes },
+}
+
+/// Which takes an export writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportTakes {
+    Chosen,
+    All,
 }
 
 /// Everything that shapes one line's render.
@@ -42,6 +52,8 @@ pub enum Command {
 struct LineSpec {
     text: String,
     voice: Option<PathBuf>,
+    /// The line's continuation prompt, else the project's.
+    prompt: Prompt,
     cfg: f32,
     steps: usize,
     seed: u64,
@@ -53,44 +65,53 @@ impl LineSpec {
     fn options(&self) -> GenerateOptions {
         GenerateOptions {
             audio_prompt: self.voice.clone(),
+            prompt_wav_path: self.prompt.wav.clone(),
+            prompt_text: self.prompt.text.clone(),
             speech: SpeechOptions { cfg_value: self.cfg, inference_timesteps: self.steps, ..SpeechOptions::default() },
             seed: Some(self.seed),
             normalize: self.normalize,
             denoise: self.denoise,
-            ..GenerateOptions::default()
         }
     }
 }
 
-/// The lines as the project and parameters describe them now (`None`: nothing to render).
-fn current_specs(params: &VoxParams) -> Vec<Option<LineSpec>> {
-    let project = params.project();
-    let live = params.live.value();
-    project
-        .lines
-        .iter()
-        .take(MAX_LINES)
-        .map(|line| {
-            (!live && !line.text.trim().is_empty()).then(|| LineSpec {
-                text: line.text.clone(),
-                voice: line.voice.clone().or_else(|| project.voice.clone()),
-                cfg: params.cfg.value(),
-                steps: params.steps.value().max(1) as usize,
-                seed: params.seed.value().max(0) as u64,
-                normalize: params.normalize.value(),
-                denoise: params.denoise.value(),
-            })
-        })
-        .collect()
+impl LineSpec {
+    /// The same line with take `take`'s seed (this spec's seed is take 1's).
+    fn for_take(&self, take: usize) -> LineSpec {
+        LineSpec { seed: takes::take_seed(self.seed, take), ..self.clone() }
+    }
+
+    /// A prompt clip without its transcript, or the reverse, named (the engine's own refusal
+    /// does not say which half is missing).
+    fn check_prompt(&self) -> Result<(), String> {
+        match (&self.prompt.wav, &self.prompt.text) {
+            (Some(wav), None) => Err(format!(
+                "the continuation prompt {} has no transcript: type what it says as the prompt text",
+                wav.display()
+            )),
+            (None, Some(text)) => {
+                Err(format!("the continuation prompt text {text:?} has no prompt clip: give the WAV it transcribes"))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
-/// A line's spec for live play (live mode renders nothing ahead, so `current_specs` is empty).
-fn live_spec(params: &VoxParams, line: usize) -> LineSpec {
-    let project = params.project();
-    let chosen = project.lines.get(line);
+/// A line as the project and parameters describe it now: what shapes its takes (with take 1's
+/// seed), how many there are and which one MIDI plays.
+#[derive(Debug, Clone, PartialEq)]
+struct LinePlan {
+    spec: LineSpec,
+    takes: usize,
+    chosen: usize,
+}
+
+/// `line`'s spec with the parameters' seed (take 1's).
+fn line_spec(params: &VoxParams, project: &Project, line: &Line) -> LineSpec {
     LineSpec {
-        text: chosen.map(|l| l.text.clone()).unwrap_or_default(),
-        voice: chosen.and_then(|l| l.voice.clone()).or_else(|| project.voice.clone()),
+        text: line.text.clone(),
+        voice: line.voice.clone().or_else(|| project.voice.clone()),
+        prompt: if line.prompt.is_empty() { project.prompt.clone() } else { line.prompt.clone() },
         cfg: params.cfg.value(),
         steps: params.steps.value().max(1) as usize,
         seed: params.seed.value().max(0) as u64,
@@ -99,14 +120,53 @@ fn live_spec(params: &VoxParams, line: usize) -> LineSpec {
     }
 }
 
+/// The lines as the project and parameters describe them now (`None`: nothing to render).
+fn current_plans(params: &VoxParams) -> Vec<Option<LinePlan>> {
+    let project = params.project();
+    let live = params.live.value();
+    project
+        .lines
+        .iter()
+        .take(MAX_LINES)
+        .map(|line| {
+            (!live && !line.text.trim().is_empty()).then(|| {
+                let spec = line_spec(params, &project, line);
+                let chosen = takes::chosen_take(line, spec.seed);
+                LinePlan { spec, takes: takes::take_count(line), chosen }
+            })
+        })
+        .collect()
+}
+
+/// A line's spec for live play, with its chosen take's seed (live mode renders nothing ahead,
+/// so `current_plans` is empty).
+fn live_spec(params: &VoxParams, line: usize) -> LineSpec {
+    let project = params.project();
+    let line = project.lines.get(line).cloned().unwrap_or_default();
+    let spec = line_spec(params, &project, &line);
+    spec.for_take(takes::chosen_take(&line, spec.seed))
+}
+
 /// A line as the worker last handled it.
 #[derive(Default)]
 struct LineSlot {
+    /// Take 1's spec.
     spec: Option<LineSpec>,
     /// The model the render was made with.
     model_key: String,
+    /// The clip the audio thread holds as the line's: its chosen take's.
     clip: Option<Clip>,
-    /// The spec needs rendering (or failed: then it waits for an edit).
+    takes: Vec<TakeSlot>,
+    /// The take MIDI plays.
+    chosen: usize,
+}
+
+/// One take of a line as the worker last handled it.
+#[derive(Default)]
+struct TakeSlot {
+    /// The render, also held by the audio thread (for auditions).
+    clip: Option<Clip>,
+    /// Needs rendering (or failed: then it waits for an edit).
     dirty: bool,
 }
 
@@ -160,11 +220,19 @@ struct WorkerState {
     model: Option<Model>,
     /// The model setting last acted on (`Some(None)`: the automatic choice).
     model_request: Option<Option<PathBuf>>,
+    /// [`models::installs`] when the model was last looked for: a download finishing since
+    /// is a reason to look again.
+    installs_seen: u64,
     cache: RenderCache,
     /// The newest live stream the audio thread stopped playing before its end.
     abandoned_live: Option<u32>,
     /// The (model, host) rates the audio thread was last sent resamplers for.
     resamplers_sent: Option<(u32, u32)>,
+    /// How long lines speak on each model, learned from renders and streams: what a live
+    /// line's start is planned on.
+    lengths: LineLengths,
+    /// The takes rendering on the engine now.
+    renders: Vec<ahead::RenderInFlight>,
 }
 
 impl WorkerState {
@@ -185,9 +253,12 @@ impl WorkerState {
             lines: (0..MAX_LINES).map(|_| LineSlot::default()).collect(),
             model: None,
             model_request: None,
+            installs_seen: models::installs(),
             cache,
             abandoned_live: None,
             resamplers_sent: None,
+            lengths: LineLengths::default(),
+            renders: Vec::new(),
         }
     }
 
@@ -196,8 +267,8 @@ impl WorkerState {
             let tick = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tick()));
             if tick.is_err() {
                 self.status.add_note("internal error in the plugin worker (see the log); it carries on".into());
-                for line in &mut self.lines {
-                    line.dirty = line.spec.is_some();
+                for take in self.lines.iter_mut().flat_map(|line| line.takes.iter_mut()) {
+                    take.dirty = take.clip.is_none();
                 }
             }
         }
@@ -205,7 +276,7 @@ impl WorkerState {
 
     fn tick(&mut self) {
         match self.inbox.recv_timeout(TICK) {
-            Ok(Command::Export(line)) => self.export(line),
+            Ok(Command::Export { line, takes }) => self.export(line, takes),
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
         }
         if let Some((line, token)) = self.take_audio_messages() {
@@ -219,13 +290,15 @@ impl WorkerState {
         // Every tick, so that a reactivation at another host rate is followed too.
         let model_rate = self.model.as_ref().and_then(|m| m.sample_rate);
         let supplied = model_rate.map(|rate| self.supply_resamplers(rate));
-        let Some(line) = self.lines.iter().position(|l| l.dirty) else { return };
+        self.collect_renders();
+        let Some((line, take)) = self.next_render() else { return };
         // Renders go to the audio thread only after resamplers for their rate.
         match supplied {
-            Some(Ok(true)) => self.render(line),
+            Some(Ok(true)) => self.render_ahead((line, take)),
             Some(Err(e)) => {
-                self.lines[line].dirty = false;
-                self.status.set_line(line, failed(&e));
+                for take in 0..self.lines[line].takes.len() {
+                    self.fail_take(line, take, &e);
+                }
             }
             // No model (then `scan_lines` fails the line or it waits for the load), or no
             // host rate yet (the audio thread is being activated).
@@ -268,10 +341,14 @@ impl WorkerState {
     }
 
     /// Starts the model the project names when that setting changes.
+    /// A model that was missing is looked for again when a download in the editor finishes.
     fn follow_model_setting(&mut self) {
         let wanted = self.params.project().model.clone();
-        if self.model_request.as_ref() != Some(&wanted) {
+        let installs = models::installs();
+        let newly_installed = self.model.is_none() && installs != self.installs_seen;
+        if self.model_request.as_ref() != Some(&wanted) || newly_installed {
             self.model_request = Some(wanted.clone());
+            self.installs_seen = installs;
             self.model = None;
             // Every line is judged afresh against the new model (lines that failed for want
             // of one are queued again rather than left failed while it loads).
@@ -323,133 +400,10 @@ impl WorkerState {
             EngineStatus::Loading | EngineStatus::Stopped => {}
         }
     }
-
-    /// Compares the lines with what was rendered; changed lines are withdrawn from the audio
-    /// thread and queued.
-    fn scan_lines(&mut self, scan: u64) {
-        if !self.params.project().dropped.is_empty() {
-            for note in std::mem::take(&mut self.params.project_mut().dropped) {
-                self.status.add_note(format!("project state: dropped {note}"));
-            }
-        }
-        let specs = current_specs(&self.params);
-        self.status.set_line_count(specs.len());
-        let model_key = self.model.as_ref().and_then(|m| m.key.clone()).unwrap_or_default();
-        for (index, slot) in self.lines.iter_mut().enumerate() {
-            let spec = specs.get(index).cloned().flatten();
-            if slot.spec == spec && (slot.model_key == model_key || spec.is_none()) {
-                continue;
-            }
-            slot.spec = spec;
-            slot.model_key = model_key.clone();
-            slot.dirty = slot.spec.is_some();
-            if let Some(old) = slot.clip.take() {
-                drop(old);
-                let _ = self.ends.to_audio.push(ToAudio::Clip { line: index, clip: None });
-            }
-            let state = if slot.dirty { LineState::Queued } else { LineState::Absent };
-            self.status.set_line(index, LineReport { state, ..LineReport::default() });
-        }
-        self.status.finish_scan(scan);
-        if self.model.as_ref().is_none_or(|m| m.key.is_none()) {
-            self.fail_queued_lines_without_a_model();
-        }
-    }
-
-    /// With no model coming, queued lines fail (and say why) instead of waiting forever.
-    fn fail_queued_lines_without_a_model(&mut self) {
-        if self.model.is_some() {
-            return; // still loading
-        }
-        let why = format!("no model: {}", self.status.model().summary);
-        for (index, slot) in self.lines.iter_mut().enumerate() {
-            if slot.dirty {
-                slot.dirty = false;
-                self.status.set_line(index, failed(&why));
-            }
-        }
-    }
-
-    fn render(&mut self, index: usize) {
-        let Some(model) = self.model.as_ref() else { return };
-        let (Some(key), Some(sample_rate), Some(spec)) =
-            (model.key.clone(), model.sample_rate, self.lines[index].spec.clone())
-        else {
-            return;
-        };
-        let server = Arc::clone(&model.engine.server);
-        self.lines[index].dirty = false;
-        let options = spec.options();
-        let request = match request_key(&key, &spec.text, &options) {
-            Ok(request) => request,
-            Err(e) => return self.status.set_line(index, failed(&e.to_string())),
-        };
-        let (clip, note) = match self.cache.load(&request, sample_rate) {
-            Some(samples) => (Clip::new(samples, sample_rate), "from the render cache".to_owned()),
-            None => {
-                self.status.set_line(index, LineReport { state: LineState::Rendering, ..LineReport::default() });
-                let status = Arc::clone(&self.status);
-                let params = Arc::clone(&self.params);
-                let stop = Arc::clone(&self.stop);
-                let wanted = spec.clone();
-                let result = server.generate_with_progress(&spec.text, &options, move |p| {
-                    status.set_progress(index, p.patches as f32 / p.cap.max(1) as f32);
-                    let still_wanted = current_specs(&params).get(index).cloned().flatten().as_ref() == Some(&wanted);
-                    if still_wanted && !stop.load(Ordering::Relaxed) {
-                        ControlFlow::Continue(())
-                    } else {
-                        ControlFlow::Break(())
-                    }
-                });
-                match result {
-                    Ok(speech) => {
-                        let note = match self.cache.store(&request, &speech.samples, speech.sample_rate) {
-                            Ok(()) => String::new(),
-                            Err(e) => format!("not cached: {e}"),
-                        };
-                        (Clip::new(speech.samples, speech.sample_rate), note)
-                    }
-                    // Edited while rendering: the next scan queues the new version.
-                    Err(voxcpm_engine::Error::Cancelled) => {
-                        self.lines[index].spec = None;
-                        return;
-                    }
-                    Err(e) => return self.status.set_line(index, failed(&e.to_string())),
-                }
-            }
-        };
-        let seconds = clip.seconds();
-        self.lines[index].clip = Some(clip.clone());
-        if self.ends.to_audio.push(ToAudio::Clip { line: index, clip: Some(clip) }).is_err() {
-            return self.status.set_line(index, failed("the audio thread is not taking renders (queue full)"));
-        }
-        self.status.set_line(index, LineReport { state: LineState::Ready, progress: 1.0, seconds, message: note });
-    }
-
-    fn export(&mut self, line: usize) {
-        let note = match self.lines.get(line).and_then(|l| l.clip.clone()) {
-            Some(clip) => {
-                let dir = self.params.project().export_dir.clone().unwrap_or_else(home_dir);
-                let path = dir.join(format!("voxcpm-line-{}.wav", line + 1));
-                match write_float_file(&path, &clip.samples, clip.sample_rate) {
-                    Ok(()) => format!("line {} exported to {}", line + 1, path.display()),
-                    Err(e) => format!("line {}: export failed: {e}", line + 1),
-                }
-            }
-            None => format!("line {}: nothing to export yet (not rendered)", line + 1),
-        };
-        self.status.add_note(note);
-    }
 }
 
 fn failed(message: &str) -> LineReport {
     LineReport { state: LineState::Failed, message: message.to_owned(), ..LineReport::default() }
-}
-
-fn home_dir() -> PathBuf {
-    std::env::var_os(if cfg!(windows) { "USERPROFILE" } else { "HOME" })
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir)
 }
 
 #[cfg(test)]
@@ -486,7 +440,7 @@ mod tests {
         pub(super) params: Arc<VoxParams>,
         pub(super) status: Arc<Status>,
         pub(super) audio: AudioEnds,
-        commands: Sender<Command>,
+        pub(super) commands: Sender<Command>,
         _worker: Worker,
     }
 
@@ -529,7 +483,7 @@ mod tests {
         unsafe { param._internal_set_plain_value(true) };
     }
 
-    fn settled(status: &Status, line: usize) -> bool {
+    pub(super) fn settled(status: &Status, line: usize) -> bool {
         matches!(status.state(line), LineState::Ready | LineState::Failed)
     }
 
@@ -573,7 +527,7 @@ mod tests {
                 false
             }
             Ok(ToAudio::Clip { line, clip }) => line == 0 && clip.is_some(),
-            Err(_) => false,
+            Ok(ToAudio::Take { .. }) | Err(_) => false,
         });
         rates
     }
@@ -649,7 +603,8 @@ mod tests {
     fn engine_render_of_line_one(params: &VoxParams, model: &Path) -> (u32, Vec<f32>) {
         let engine = shared_engine::acquire(Some(&model.display().to_string())).unwrap();
         engine.server.await_ready(PATIENCE).unwrap();
-        let spec = current_specs(params)[0].clone().expect("line 1 is rendered ahead");
+        let plan = current_plans(params)[0].clone().expect("line 1 is rendered ahead");
+        let spec = plan.spec.for_take(plan.chosen);
         let speech = engine.server.generate(&spec.text, &spec.options()).unwrap();
         let resampled = voxcpm_engine::audio_io::resample(&speech.samples, speech.sample_rate, 48_000).unwrap();
         (speech.sample_rate, resampled)
@@ -709,7 +664,7 @@ mod tests {
     fn a_missing_voice_file_fails_its_line_with_a_message_naming_the_file() {
         let cache = tempfile::tempdir().unwrap();
         let voice = Some(PathBuf::from("/nonexistent/voice-for-line-1.wav"));
-        let running = start(vec![Line { text: "Hello.".into(), voice }, Line::new("Fine.")], cache.path());
+        let running = start(vec![Line { voice, ..Line::new("Hello.") }, Line::new("Fine.")], cache.path());
         wait_until("both lines", || settled(&running.status, 0) && settled(&running.status, 1));
         let report = running.status.line(0);
         assert_eq!(report.state, LineState::Failed);
@@ -758,74 +713,12 @@ mod tests {
     fn the_denoise_setting_cleans_the_voice_clip_before_cloning() {
         let cache = tempfile::tempdir().unwrap();
         let voice = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/fixtures/speech_16k.wav");
-        let mut running = start(vec![Line { text: "Hello.".into(), voice: Some(voice) }], cache.path());
+        let mut running = start(vec![Line { voice: Some(voice), ..Line::new("Hello.") }], cache.path());
         let raw = next_clip(&mut running.audio, 0).expect("render with the clip as it is");
         switch_on(&running.params.denoise);
         assert!(next_clip(&mut running.audio, 0).is_none(), "the old render is withdrawn");
         let cleaned = next_clip(&mut running.audio, 0).expect("render with the denoised clip");
         assert_ne!(cleaned, raw, "denoising the reference changes the take");
-    }
-
-    #[test]
-    fn export_writes_a_rendered_line_as_a_wav_and_reports_where() {
-        let cache = tempfile::tempdir().unwrap();
-        let exports = tempfile::tempdir().unwrap();
-        let mut running = start(vec![Line::new("Export me.")], cache.path());
-        running.params.project_mut().export_dir = Some(exports.path().to_owned());
-        let clip = next_clip(&mut running.audio, 0).expect("render");
-        running.commands.send(Command::Export(0)).unwrap();
-        let file = exports.path().join("voxcpm-line-1.wav");
-        wait_until("the export note", || running.status.model().notes.iter().any(|n| n.contains("exported")));
-        let (samples, rate) = voxcpm_engine::audio_io::read_wav_mono(&file).unwrap();
-        assert_eq!(rate, clip.sample_rate, "the rate the model rendered at");
-        assert_eq!(samples, clip.samples.to_vec());
-
-        running.commands.send(Command::Export(5)).unwrap();
-        wait_until("the refusal", || running.status.model().notes.iter().any(|n| n.contains("nothing to export")));
-    }
-
-    /// The newest note that contains `text`, waiting for it.
-    fn note_with(status: &Status, text: &str) -> String {
-        let mut found = String::new();
-        wait_until(text, || match status.model().notes.iter().rev().find(|n| n.contains(text)) {
-            Some(note) => {
-                found = note.clone();
-                true
-            }
-            None => false,
-        });
-        found
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn an_export_to_a_full_disk_or_an_unusable_folder_names_the_folder_and_the_os_error() {
-        let cache = tempfile::tempdir().unwrap();
-        let exports = tempfile::tempdir().unwrap();
-        let mut running = start(vec![Line::new("Export me.")], cache.path());
-        running.params.project_mut().export_dir = Some(exports.path().to_owned());
-        let clip = next_clip(&mut running.audio, 0).expect("render");
-        running.commands.send(Command::Export(0)).unwrap();
-        note_with(&running.status, "exported");
-
-        // /dev/full fails every write with ENOSPC, for root too.
-        let file = exports.path().join("voxcpm-line-1.wav");
-        std::os::unix::fs::symlink("/dev/full", voxcpm_engine::whole_file::partial_path(&file)).unwrap();
-        running.commands.send(Command::Export(0)).unwrap();
-        let note = note_with(&running.status, "export failed");
-        assert!(note.contains(&exports.path().display().to_string()), "{note}");
-        assert!(note.contains("No space left on device"), "{note}");
-        let (samples, _) = voxcpm_engine::audio_io::read_wav_mono(&file).unwrap();
-        assert_eq!(samples, clip.samples.to_vec(), "the earlier export is untouched");
-        running.status.clear_notes();
-
-        // A folder under a regular file (ENOTDIR): unwritable for root too, unlike chmod.
-        let not_a_folder = file.join("exports");
-        running.params.project_mut().export_dir = Some(not_a_folder.clone());
-        running.commands.send(Command::Export(0)).unwrap();
-        let note = note_with(&running.status, "export failed");
-        assert!(note.contains(&not_a_folder.display().to_string()), "{note}");
-        assert!(note.contains("Not a directory"), "{note}");
     }
 
     #[test]

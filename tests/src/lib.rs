@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 pub mod clap;
+pub mod plugin_hooks;
+pub mod realtime;
+pub mod syscall_watch;
 
 use voxcpm_engine::audio_io::resample;
 use voxcpm_engine::runtime::{GenerateOptions, Server, ServerOptions};
@@ -69,12 +72,19 @@ fn profile_dir() -> PathBuf {
     if dir.ends_with("deps") { dir.parent().expect("profile folder") } else { dir }.to_owned()
 }
 
+/// Set in a test's child process: the bundle its parent made and has loaded, which the child
+/// must not rewrite.
+pub const PARENT_BUNDLE: &str = "VOXCPM_HOST_TEST_PARENT_BUNDLE";
+
 /// Bundles the plugin built for these tests with nice-plug-xtask (the code behind
 /// `cargo xtask bundle`) and returns `target/bundled`.
 pub fn bundled_plugin() -> PathBuf {
     static BUNDLED: OnceLock<PathBuf> = OnceLock::new();
     BUNDLED
         .get_or_init(|| {
+            if let Some(parents) = std::env::var_os(PARENT_BUNDLE) {
+                return PathBuf::from(parents);
+            }
             let profile = profile_dir();
             let target = profile.parent().expect("target dir").to_owned();
             let library = profile.join("libvoxcpm_plugin.so");

@@ -15,6 +15,19 @@ use voxcpm_host_tests::clap::{
 };
 use voxcpm_host_tests::{demo_model, engine_render, fixture_model, wait_for_log};
 
+// A crate root's modules sit beside it; this one's stay in their own folder, out of cargo's
+// test discovery.
+#[path = "clap_host/instrument.rs"]
+mod instrument;
+
+#[path = "clap_host/live_lines.rs"]
+mod live_lines;
+#[path = "clap_host/realtime.rs"]
+mod realtime;
+
+#[path = "clap_host/takes.rs"]
+mod takes;
+
 const RATE: u32 = 44_100;
 const FIRST_LINE: &str = "Hello from VoxCPM.";
 const SECOND_LINE: &str = "This line plays on the next key.";

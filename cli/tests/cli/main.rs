@@ -5,9 +5,12 @@
 #[path = "../../../engine/tests/common/mod.rs"]
 mod common;
 
+mod batch_jobs;
+mod batch_shards;
 mod bridge;
 mod commands;
 mod engine_options;
+mod fetch;
 mod v1_models;
 
 /// The binary under test, built by Cargo for this package's tests.

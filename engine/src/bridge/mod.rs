@@ -4,6 +4,7 @@
 
 mod frame;
 mod protocol;
+mod replies;
 mod session;
 
 pub use frame::{FrameError, MAX_FRAME_BYTES, decode_map, read_frame, write_frame};

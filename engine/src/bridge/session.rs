@@ -1,5 +1,7 @@
 //! The bridge's request loop: frames in, exactly one reply (or one stream) out per request,
-//! strictly in order, over the runtime `Server`.
+//! strictly in order, over the runtime `Server`. Generations the client pipelines run together
+//! (continuous batching); an init or a LoRA change waits for those before it, and the requests
+//! after it wait for it, so each runs on the model and adapter of its place in order.
 //!
 //! A reader thread turns the input into events, so the end of input or a termination signal
 //! is noticed while a request is running: both stop the server, which cancels the running
@@ -7,13 +9,16 @@
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::frame::{FrameError, decode_map, read_frame, write_frame};
+use super::frame::{FrameError, decode_map, read_frame};
 use super::protocol::{Request, parse, reply};
-use crate::runtime::{DeviceRequest, GenerateOptions, Precision, Server, ServerOptions, Status};
+use super::replies::{Frames, InFlight, immediate, on_thread, write_in_order};
+use crate::runtime::{
+    DEFAULT_MAX_BATCH, DeviceRequest, GenerateOptions, Precision, Server, ServerInfo, ServerOptions, Status,
+};
 
 /// Why the loop woke up.
 pub enum Event {
@@ -40,6 +45,12 @@ impl Shutdown {
         if let Some(server) = server {
             server.stop();
         }
+    }
+
+    /// The running server's info (`None` before an init and once stopped): what a supervisor
+    /// or a test sees of the engine behind the bridge, such as its `peak_batch`.
+    pub fn server_info(&self) -> Option<ServerInfo> {
+        self.server.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|server| server.info())
     }
 
     fn requested(&self) -> bool {
@@ -75,40 +86,58 @@ pub fn spawn_reader(mut input: impl Read + Send + 'static, events: Sender<Event>
     });
 }
 
-/// Serves events until the input ends, a signal arrives or the output breaks. Returns the
-/// process exit code: 0, or 1 when the input was not a valid frame stream.
-pub fn serve(events: Receiver<Event>, mut output: impl Write, shutdown: Shutdown) -> i32 {
-    let mut bridge = Bridge { server: None, shutdown: shutdown.clone() };
-    let code = loop {
-        let Ok(event) = events.recv() else { break 0 };
-        match event {
-            Event::Frame(_) if shutdown.requested() => break 0,
-            Event::Frame(payload) => {
-                if let Err(e) = bridge.handle(&payload, &mut output) {
-                    tracing::info!(error = %e, "output closed; stopping");
-                    break 0;
+/// Serves events until the input ends, a signal arrives or the output breaks (noticed when the
+/// next reply is queued). Returns the process exit code: 0, or 1 when the input was not a
+/// valid frame stream.
+///
+/// Requests the client pipelines (sends before the reply to the one before) generate together
+/// on the engine, one batch; their replies are still written whole and in request order by a
+/// writer thread ([`replies`](super::replies)).
+pub fn serve(events: Receiver<Event>, output: impl Write + Send, shutdown: Shutdown) -> i32 {
+    let (replies, queue) = channel();
+    std::thread::scope(|scope| {
+        let writer_shutdown = shutdown.clone();
+        scope.spawn(move || write_in_order(queue, output, &writer_shutdown));
+        let mut bridge = Bridge {
+            server: None,
+            shutdown: shutdown.clone(),
+            in_flight: Arc::default(),
+            max_batch: DEFAULT_MAX_BATCH,
+        };
+        let code = loop {
+            let Ok(event) = events.recv() else { break 0 };
+            let frames = match event {
+                Event::Frame(_) if shutdown.requested() => break 0,
+                Event::Frame(payload) => bridge.handle(&payload),
+                Event::Eof | Event::Terminate => break 0,
+                Event::Fatal(message) => {
+                    tracing::error!(%message, "unreadable input");
+                    let _ = replies.send(immediate(reply::error(&format!("Frame read error: {message}"))));
+                    break 1;
                 }
+            };
+            if replies.send(frames).is_err() {
+                break 0; // the writer stopped: the output is gone
             }
-            Event::Eof | Event::Terminate => break 0,
-            Event::Fatal(message) => {
-                tracing::error!(%message, "unreadable input");
-                let _ = write_frame(&mut output, &reply::error(&format!("Frame read error: {message}")));
-                break 1;
-            }
-        }
-    };
-    shutdown.trigger();
-    code
+        };
+        // The requests still running end at once; the writer writes what is queued and returns.
+        shutdown.trigger();
+        drop(replies);
+        code
+    })
 }
 
 struct Bridge {
     server: Option<Arc<Server>>,
     shutdown: Shutdown,
+    in_flight: Arc<InFlight>,
+    /// The server's `max_batch`: how many requests are worth having in flight.
+    max_batch: usize,
 }
 
 impl Bridge {
-    /// Answers one frame; an error means the output is gone.
-    fn handle(&mut self, payload: &[u8], out: &mut impl Write) -> std::io::Result<()> {
+    /// Starts answering one frame and returns its reply's frames.
+    fn handle(&mut self, payload: &[u8]) -> Frames {
         let request = match decode_map(payload) {
             Ok(map) => parse(map),
             Err(FrameError::BadPayload(m) | FrameError::Fatal(m)) => Err(format!("Frame read error: {m}")),
@@ -116,35 +145,36 @@ impl Bridge {
         };
         let request = match request {
             Ok(request) => request,
-            Err(message) => return write_frame(out, &reply::error(&message)),
+            Err(message) => return immediate(reply::error(&message)),
         };
         tracing::info!(?request, "request");
         match request {
             Request::Init { model, device, load_denoiser, optimize } => {
-                write_frame(out, &self.init(model, device, load_denoiser, optimize))
+                self.in_flight.wait_idle();
+                immediate(self.init(model, device, load_denoiser, optimize))
             }
-            Request::Generate { text, options } => write_frame(out, &self.generate(&text, &options)),
-            Request::GenerateStreaming { text, options } => self.stream(&text, &options, out),
-            Request::LoadLora { path } => write_frame(
-                out,
-                &match self.ready() {
+            Request::Generate { text, options } => self.generate(text, options),
+            Request::GenerateStreaming { text, options } => self.stream(text, options),
+            Request::LoadLora { path } => {
+                self.in_flight.wait_idle();
+                immediate(match self.ready() {
                     Ok(server) => match server.load_lora(&path) {
                         Ok((loaded, skipped)) => reply::lora_loaded(loaded, skipped),
                         Err(e) => reply::error(&e.to_string()),
                     },
                     Err(e) => e,
-                },
-            ),
-            Request::UnloadLora => write_frame(
-                out,
-                &match self.ready() {
+                })
+            }
+            Request::UnloadLora => {
+                self.in_flight.wait_idle();
+                immediate(match self.ready() {
                     Ok(server) => server.unload_lora().map_or_else(|e| reply::error(&e.to_string()), |()| reply::ok()),
                     Err(e) => e,
-                },
-            ),
-            Request::Ping => write_frame(out, &reply::pong()),
+                })
+            }
+            Request::Ping => immediate(reply::pong()),
             Request::Unknown(kind) => {
-                write_frame(out, &reply::error(&format!("Unknown request type: {}", kind.as_deref().unwrap_or("None"))))
+                immediate(reply::error(&format!("Unknown request type: {}", kind.as_deref().unwrap_or("None"))))
             }
         }
     }
@@ -157,11 +187,13 @@ impl Bridge {
         }
         // The Python bridge turns any device it does not know into "cpu".
         let device = if DeviceRequest::parse(&device).is_ok() { device } else { "cpu".to_owned() };
-        let server =
-            match Server::start(ServerOptions { model, device, precision: Precision::F32, load_denoiser, optimize }) {
-                Ok(server) => Arc::new(server),
-                Err(e) => return reply::error(&e.to_string()),
-            };
+        let options =
+            ServerOptions { device, precision: Precision::F32, load_denoiser, optimize, ..ServerOptions::new(model) };
+        self.max_batch = options.max_batch;
+        let server = match Server::start(options) {
+            Ok(server) => Arc::new(server),
+            Err(e) => return reply::error(&e.to_string()),
+        };
         self.shutdown.register(Arc::clone(&server));
         self.server = Some(Arc::clone(&server));
         if self.shutdown.requested() {
@@ -181,48 +213,56 @@ impl Bridge {
     }
 
     /// The ready server, or the Python bridge's error reply.
-    fn ready(&self) -> Result<&Server, rmpv::Value> {
+    fn ready(&self) -> Result<&Arc<Server>, rmpv::Value> {
         match &self.server {
             Some(server) if server.info().status == Status::Ready => Ok(server),
             _ => Err(reply::error("Model not initialized")),
         }
     }
 
-    fn generate(&self, text: &str, options: &GenerateOptions) -> rmpv::Value {
+    /// A whole take, generated beside the other requests in flight.
+    fn generate(&self, text: String, options: GenerateOptions) -> Frames {
         let server = match self.ready() {
-            Ok(server) => server,
-            Err(e) => return e,
+            Ok(server) => Arc::clone(server),
+            Err(e) => return immediate(e),
         };
-        match server.generate(text, options) {
-            Ok(speech) => reply::audio(speech.to_wav(), speech.sample_rate, speech.duration_secs()),
-            Err(e) => reply::error(&e.to_string()),
-        }
+        on_thread(self.in_flight.enter(self.max_batch), move |frames| {
+            let reply = match server.generate(&text, &options) {
+                Ok(speech) => reply::audio(speech.to_wav(), speech.sample_rate, speech.duration_secs()),
+                Err(e) => reply::error(&e.to_string()),
+            };
+            let _ = frames.send(reply);
+        })
     }
 
     /// `stream_start`, one `stream_chunk` per patch, then `stream_end` or `stream_error`.
-    fn stream(&self, text: &str, options: &GenerateOptions, out: &mut impl Write) -> std::io::Result<()> {
+    fn stream(&self, text: String, options: GenerateOptions) -> Frames {
         let server = match self.ready() {
-            Ok(server) => server,
-            Err(e) => return write_frame(out, &e),
+            Ok(server) => Arc::clone(server),
+            Err(e) => return immediate(e),
         };
-        let mut stream = match server.generate_streaming(text, options) {
-            Ok(stream) => stream,
-            Err(e) => return write_frame(out, &reply::error(&e.to_string())),
-        };
-        let Some(sample_rate) = server.info().sample_rate else {
-            return write_frame(out, &reply::error("Model not initialized"));
-        };
-        write_frame(out, &reply::stream_start(sample_rate))?;
-        let mut index = 0;
-        loop {
-            match stream.next_chunk() {
-                Ok(Some(chunk)) => {
-                    write_frame(out, &reply::stream_chunk(&chunk, index))?;
-                    index += 1;
-                }
-                Ok(None) => return write_frame(out, &reply::stream_end(index)),
-                Err(e) => return write_frame(out, &reply::stream_error(&e.to_string())),
+        on_thread(self.in_flight.enter(self.max_batch), move |frames| {
+            let mut stream = match server.generate_streaming(&text, &options) {
+                Ok(stream) => stream,
+                Err(e) => return drop(frames.send(reply::error(&e.to_string()))),
+            };
+            let Some(sample_rate) = server.info().sample_rate else {
+                return drop(frames.send(reply::error("Model not initialized")));
+            };
+            // A failed send means the writer is gone: dropping the stream cancels it.
+            if frames.send(reply::stream_start(sample_rate)).is_err() {
+                return;
             }
-        }
+            for index in 0.. {
+                let (frame, last) = match stream.next_chunk() {
+                    Ok(Some(chunk)) => (reply::stream_chunk(&chunk, index), false),
+                    Ok(None) => (reply::stream_end(index), true),
+                    Err(e) => (reply::stream_error(&e.to_string()), true),
+                };
+                if frames.send(frame).is_err() || last {
+                    return;
+                }
+            }
+        })
     }
 }

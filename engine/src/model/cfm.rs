@@ -31,12 +31,22 @@ fn zero_init_steps(timesteps: usize) -> usize {
 }
 
 /// Solves one patch: `z` `[1, D, P]` noise, `mu` `[1, H_dit]` (v1) or `[1, 2·H_dit]` (v2), `cond` `[1, D, P]`.
+pub fn solve(dit: &LocDit, z: Tensor<3>, mu: Tensor<2>, cond: Tensor<3>, settings: CfmSettings) -> Tensor<3> {
+    solve_batch(dit, z, mu, cond, &[settings])
+}
+
+/// Solves one patch for each of `B` requests at once: row `r` of `z`, `mu` and `cond` (shaped
+/// as for [`solve`], with `B` rows) is request `r`, solved with `settings[r]`. Each Euler step
+/// runs LocDiT once over both guidance branches of every request still stepping (requests may
+/// differ in their timesteps), so its products take `2·B` rows at a time; the CFG-Zero*
+/// projection and the update stay per request. Row `r` of the answer is bit for bit what
+/// [`solve`] gives request `r` alone.
 ///
 /// On the CPU kernels it runs on a thread of rayon's pool (the caller waits): each of the
 /// patch's parallel products then starts on the thread that asks for it, instead of the caller
 /// handing every one to the pool and sleeping until it is done, two thread hand-offs a product.
 /// Elsewhere it stays on the caller's thread (burn's GPU backends queue work per thread).
-pub fn solve(dit: &LocDit, z: Tensor<3>, mu: Tensor<2>, cond: Tensor<3>, settings: CfmSettings) -> Tensor<3> {
+pub fn solve_batch(dit: &LocDit, z: Tensor<3>, mu: Tensor<2>, cond: Tensor<3>, settings: &[CfmSettings]) -> Tensor<3> {
     if dit.uses_cpu_kernels() {
         rayon::scope(|_| solve_here(dit, z, mu, cond, settings))
     } else {
@@ -44,33 +54,87 @@ pub fn solve(dit: &LocDit, z: Tensor<3>, mu: Tensor<2>, cond: Tensor<3>, setting
     }
 }
 
-fn solve_here(dit: &LocDit, z: Tensor<3>, mu: Tensor<2>, cond: Tensor<3>, settings: CfmSettings) -> Tensor<3> {
-    let t_span = time_schedule(settings.timesteps);
-    let skip = zero_init_steps(settings.timesteps);
-    // The unconditional row gets zero mu and the same cond (§11.2).
-    let mu_pair = Tensor::cat(vec![mu.clone(), mu.zeros_like()], 0);
-    let cond_pair = Tensor::cat(vec![cond.clone(), cond], 0);
+/// One request's Euler integration.
+struct Track {
+    schedule: Vec<f32>,
+    skip: usize,
+    cfg_value: f32,
+    mu: Tensor<2>,
+    cond: Tensor<3>,
+    x: Tensor<3>,
+    t: f32,
+    dt: f32,
+}
+
+impl Track {
+    /// Whether this request takes a LocDiT evaluation at `step`.
+    fn evaluates(&self, step: usize) -> bool {
+        step < self.schedule.len() && step > self.skip
+    }
+}
+
+fn solve_here(dit: &LocDit, z: Tensor<3>, mu: Tensor<2>, cond: Tensor<3>, settings: &[CfmSettings]) -> Tensor<3> {
+    let row = |x: &Tensor<3>, r: usize| x.clone().slice_dim(0, r..r + 1);
+    let mut tracks: Vec<Track> = settings
+        .iter()
+        .enumerate()
+        .map(|(r, s)| {
+            let schedule = time_schedule(s.timesteps);
+            let (t, dt) = (schedule[0], schedule[0] - schedule[1]);
+            Track {
+                skip: zero_init_steps(s.timesteps),
+                cfg_value: s.cfg_value,
+                mu: mu.clone().slice_dim(0, r..r + 1),
+                cond: row(&cond, r),
+                x: row(&z, r),
+                schedule,
+                t,
+                dt,
+            }
+        })
+        .collect();
+    if tracks.is_empty() {
+        return z;
+    }
     let dtype: FloatDType = z.dtype().into();
-    let mut x = z;
-    let mut t = t_span[0];
-    let mut dt = t_span[0] - t_span[1];
-    for step in 1..t_span.len() {
-        if step > skip {
-            let x_pair = Tensor::cat(vec![x.clone(), x.clone()], 0);
-            let velocity = dit.forward(x_pair, mu_pair.clone(), &[t, t], cond_pair.clone(), &[0.0, 0.0]);
-            let conditional = velocity.clone().slice_dim(0, 0..1);
-            let unconditional = velocity.slice_dim(0, 1..2);
-            // The projection's sums run in f32 (in f16, 1e-8 would round to zero).
-            let (c, u) = (conditional.clone().cast(FloatDType::F32), unconditional.clone().cast(FloatDType::F32));
-            let st_star = ((c * u.clone()).sum() / (u.square().sum() + 1e-8)).cast(dtype).reshape([1, 1, 1]);
-            let scaled_u = unconditional * st_star;
-            let v = scaled_u.clone() + (conditional - scaled_u) * settings.cfg_value as f64;
-            x = x - v * dt as f64;
+    let steps = tracks.iter().map(|track| track.schedule.len()).max().unwrap_or(0);
+    for step in 1..steps {
+        let active: Vec<usize> = (0..tracks.len()).filter(|&r| tracks[r].evaluates(step)).collect();
+        if !active.is_empty() {
+            // Conditional rows of every active request, then their unconditional rows, which get
+            // zero mu and the same cond (§11.2).
+            let n = active.len();
+            let pick = |f: &dyn Fn(&Track) -> Tensor<3>| active.iter().map(|&r| f(&tracks[r])).collect::<Vec<_>>();
+            let x = pick(&|track| track.x.clone());
+            let conds = pick(&|track| track.cond.clone());
+            let mus: Vec<Tensor<2>> = active.iter().map(|&r| tracks[r].mu.clone()).collect();
+            let zeros: Vec<Tensor<2>> = mus.iter().map(|mu| mu.zeros_like()).collect();
+            let times: Vec<f32> = active.iter().chain(&active).map(|&r| tracks[r].t).collect();
+            let velocity = dit.forward(
+                Tensor::cat([x.clone(), x].concat(), 0),
+                Tensor::cat([mus, zeros].concat(), 0),
+                &times,
+                Tensor::cat([conds.clone(), conds].concat(), 0),
+                &vec![0.0; 2 * n],
+            );
+            for (i, &r) in active.iter().enumerate() {
+                let track = &mut tracks[r];
+                let conditional = row(&velocity, i);
+                let unconditional = row(&velocity, n + i);
+                // The projection's sums run in f32 (in f16, 1e-8 would round to zero).
+                let (c, u) = (conditional.clone().cast(FloatDType::F32), unconditional.clone().cast(FloatDType::F32));
+                let st_star = ((c * u.clone()).sum() / (u.square().sum() + 1e-8)).cast(dtype).reshape([1, 1, 1]);
+                let scaled_u = unconditional * st_star;
+                let v = scaled_u.clone() + (conditional - scaled_u) * track.cfg_value as f64;
+                track.x = track.x.clone() - v * track.dt as f64;
+            }
         }
-        t -= dt;
-        if step < t_span.len() - 1 {
-            dt = t - t_span[step + 1];
+        for track in tracks.iter_mut().filter(|track| step < track.schedule.len()) {
+            track.t -= track.dt;
+            if step < track.schedule.len() - 1 {
+                track.dt = track.t - track.schedule[step + 1];
+            }
         }
     }
-    x
+    Tensor::cat(tracks.into_iter().map(|track| track.x).collect(), 0)
 }

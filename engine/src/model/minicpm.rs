@@ -48,11 +48,14 @@ pub struct MiniCpmStack {
 }
 
 /// Where a forward pass takes its keys from and whether it may look ahead.
-enum Context<'a> {
+enum Context<'a, 'c> {
     /// Bidirectional attention over the input alone (LocEnc, LocDiT).
     Full,
     /// Causal attention; keys are appended to the cache, which may already hold a prefix.
     Cached(&'a mut KvCache),
+    /// One decode step of several requests: input row `r` is one position of the request whose
+    /// cache is `caches[r]` (each of its own length).
+    Batch(&'a mut [&'c mut KvCache]),
 }
 
 impl MiniCpmStack {
@@ -131,7 +134,29 @@ impl MiniCpmStack {
 
     /// One decode step: `x` `[1, H]` at the cache's next position.
     pub fn step(&self, x: Tensor<2>, cache: &mut KvCache) -> Result<Tensor<2>> {
-        let out = self.forward_cached(x.unsqueeze_dim(1), cache)?;
+        self.step_batch(x, &mut [cache])
+    }
+
+    /// One decode step of several requests at once: row `r` of `x` `[B, H]` at the next
+    /// position of `caches[r]`. Every linear layer multiplies all B rows in one product (the
+    /// weights stream from memory once per step, not once per request); only the attention
+    /// scores run per request, over that request's own cache. Row `r` of the answer is
+    /// bit for bit what [`step`](Self::step) gives that request alone.
+    pub fn step_batch(&self, x: Tensor<2>, caches: &mut [&mut KvCache]) -> Result<Tensor<2>> {
+        let rows = x.dims()[0];
+        if rows != caches.len() {
+            return Err(crate::error::Error::InvalidInput(format!(
+                "a batched step has {rows} input rows for {} caches",
+                caches.len()
+            )));
+        }
+        for cache in caches.iter() {
+            cache.check_room(1)?;
+        }
+        let out = self.run(x.unsqueeze_dim(1), Context::Batch(caches));
+        for cache in caches.iter_mut() {
+            cache.advance(1);
+        }
         Ok(out.squeeze_dim(1))
     }
 
@@ -159,38 +184,68 @@ impl Attention {
         let [q, k, v]: [Tensor<3>; 3] = Linear::forward_group(&[&self.q_proj, &self.k_proj, &self.v_proj], x)
             .try_into()
             .expect("three layers in, three outputs");
-        let (mut q, mut k, v) = (split(q, h), split(k, kv), split(v, kv));
-
-        let start = match context {
-            Context::Full => 0,
-            Context::Cached(cache) => cache.len(),
-        };
-        if let Some(rope) = rope {
-            q = rope.apply(q, start);
-            k = rope.apply(k, start);
-        }
-        let (k, v, mask) = match context {
-            Context::Full => (k, v, None),
-            Context::Cached(cache) => {
-                cache.write(layer, k, v);
-                let (k, v) = cache.read(layer, start + t);
-                let mask = (t > 1).then(|| causal_mask(h / kv, t, start, &q.device()));
-                (k, v, mask)
+        let (q, k, v) = (split(q, h), split(k, kv), split(v, kv));
+        let out = match context {
+            Context::Full => {
+                let (q, k) = rotate(rope, q, k, 0);
+                self.attend(q, k, v, None)
+            }
+            Context::Cached(cache) => self.attend_cached(q, k, v, layer, rope, cache),
+            Context::Batch(caches) => {
+                let row = |x: &Tensor<4>, r: usize| x.clone().slice_dim(0, r..r + 1);
+                let outs = caches
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(r, cache)| self.attend_cached(row(&q, r), row(&k, r), row(&v, r), layer, rope, cache))
+                    .collect();
+                Tensor::cat(outs, 0)
             }
         };
+        let out = out.reshape([b, h, t, d]).swap_dims(1, 2).reshape([b, t, h * d]);
+        self.o_proj.forward(out)
+    }
 
+    /// Causal attention of `q`, `k`, `v` (one request, `T` new positions) after the prefix in
+    /// `cache`, to which the new keys and values are appended.
+    fn attend_cached(
+        &self,
+        q: Tensor<4>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+        layer: usize,
+        rope: Option<&Rope>,
+        cache: &mut KvCache,
+    ) -> Tensor<4> {
+        let (t, start) = (q.dims()[2], cache.len());
+        let (q, k) = rotate(rope, q, k, start);
+        cache.write(layer, k, v);
+        let (k, v) = cache.read(layer, start + t);
+        let mask = (t > 1).then(|| causal_mask(self.heads / self.kv_heads, t, start, &q.device()));
+        self.attend(q, k, v, mask)
+    }
+
+    /// Scores, softmax and the weighted values: `q` `[B, heads, T, d]` against `k`, `v`
+    /// `[B, kv_heads, S, d]`, as `[B, kv_heads, group·T, d]`.
+    fn attend(&self, q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask: Option<Tensor<2, Bool>>) -> Tensor<4> {
+        let [b, _, t, d] = q.dims();
         // GQA without copying K/V: query head h reads KV head h / group, so the group's
         // queries become extra rows of one [group·T, S] score matrix per KV head.
-        let group = h / kv;
+        let (kv, group) = (self.kv_heads, self.heads / self.kv_heads);
         let q = q.reshape([b, kv, group * t, d]);
         let scale = 1.0 / (d as f64).sqrt();
         let mut scores = q.matmul(k.swap_dims(2, 3)) * scale;
         if let Some(mask) = mask {
             scores = scores.mask_fill(mask.unsqueeze::<4>(), f32::NEG_INFINITY);
         }
-        let out = in_f32(scores, |scores| softmax(scores, 3)).matmul(v);
-        let out = out.reshape([b, h, t, d]).swap_dims(1, 2).reshape([b, t, h * d]);
-        self.o_proj.forward(out)
+        in_f32(scores, |scores| softmax(scores, 3)).matmul(v)
+    }
+}
+
+/// Queries and keys with RoPE applied from position `start` (unchanged without RoPE).
+fn rotate(rope: Option<&Rope>, q: Tensor<4>, k: Tensor<4>, start: usize) -> (Tensor<4>, Tensor<4>) {
+    match rope {
+        Some(rope) => (rope.apply(q, start), rope.apply(k, start)),
+        None => (q, k),
     }
 }
 

@@ -2,6 +2,7 @@
 //! §4-§6 and, for v1's differences, tools/golden/V1_NOTES.md).
 
 pub mod audio_vae;
+pub mod batch;
 pub mod cfm;
 mod conv;
 pub mod embedding;
@@ -18,6 +19,7 @@ pub mod sequence;
 mod snake;
 pub mod voxcpm;
 
+pub use batch::{Generation, Patch};
 pub use cfm::CfmSettings;
 pub use load_options::LoadOptions;
 pub use sequence::{AUDIO_START, DEFAULT_RATIO_THRESHOLD, REF_AUDIO_END, REF_AUDIO_START, Sequence, patch_cap};

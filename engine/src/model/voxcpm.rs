@@ -14,7 +14,8 @@ use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::audio_vae::AudioVae;
-use super::cfm::{self, CfmSettings};
+use super::batch::{Generation, Phase};
+use super::cfm::CfmSettings;
 use super::embedding::TokenEmbedding;
 use super::fsq::Fsq;
 use super::load_options::LoadOptions;
@@ -22,11 +23,11 @@ use super::loc_dit::LocDit;
 use super::loc_enc::LocEnc;
 use super::lora::LoraAdapter;
 use super::minicpm::MiniCpmStack;
-use super::nn::{Linear, to_vec};
+use super::nn::Linear;
 use super::rope::Rope;
 use super::sequence::Sequence;
 use crate::config::{Architecture, VoxCpmConfig};
-use crate::error::{Error, Result, ensure_finite};
+use crate::error::{Error, Result};
 use crate::noise::NoiseSource;
 use crate::weights::{WeightFile, WeightLoader};
 
@@ -275,7 +276,8 @@ impl VoxCpm {
     /// Runs prefill and generates patches until the stop head fires (after `min_len`) or
     /// `max_len` patches exist. Each new patch `[P, D]` is passed to `on_patch` as soon as it
     /// exists; the return value holds them all, `[n, P, D]` row-major. `on_patch` returning
-    /// `Break` ends the run at once with [`Error::Cancelled`].
+    /// `Break` ends the run at once with [`Error::Cancelled`]. A batch of one: the same steps
+    /// as every request of a batch takes (see [`VoxCpm::step`]).
     pub fn generate(
         &self,
         sequence: &Sequence,
@@ -283,6 +285,24 @@ impl VoxCpm {
         noise: &mut dyn NoiseSource,
         mut on_patch: impl FnMut(&[f32]) -> ControlFlow<()>,
     ) -> Result<Vec<f32>> {
+        let mut generation = self.start(sequence, settings)?;
+        let mut patches = Vec::new();
+        loop {
+            let results = self.step(&mut [&mut generation], &mut [&mut *noise])?;
+            let patch = results.into_iter().next().expect("one request in, one result out")?;
+            if on_patch(&patch.values).is_break() {
+                return Err(Error::Cancelled);
+            }
+            patches.extend_from_slice(&patch.values);
+            if patch.last {
+                return Ok(patches);
+            }
+        }
+    }
+
+    /// Checks the sequence and runs its prefill (§6.2): the request is then ready to join a
+    /// batch of [`VoxCpm::step`].
+    pub fn start(&self, sequence: &Sequence, settings: GenerationSettings) -> Result<Generation> {
         let device = self.device();
         let (p, d) = (self.config.patch_size, self.config.feat_dim);
         let t = sequence.len();
@@ -291,6 +311,9 @@ impl VoxCpm {
         }
         if sequence.features.len() != t * p * d || sequence.audio_mask.len() != t {
             return Err(Error::InvalidInput("sequence tracks differ in length".into()));
+        }
+        if settings.max_len == 0 {
+            return Err(Error::InvalidInput("max_len must be at least 1".into()));
         }
         let vocab = self.config.lm_config.vocab_size as i64;
         if let Some(bad) = sequence.tokens.iter().find(|&&id| id < 0 || id >= vocab) {
@@ -311,7 +334,6 @@ impl VoxCpm {
         let mut base_cache = self.base_lm.new_cache(capacity);
         let mut residual_cache = self.residual_lm.new_cache(capacity);
 
-        // Prefill (§6.2).
         let features = Tensor::<4>::from_data(TensorData::new(sequence.features.clone(), [1, t, p, d]), &device);
         let audio_mask: Vec<f32> = sequence.audio_mask.iter().map(|&a| if a { 1.0 } else { 0.0 }).collect();
         let audio_mask = Tensor::<1>::from_data(TensorData::new(audio_mask, [t]), &device).reshape([1, t, 1]);
@@ -325,46 +347,19 @@ impl VoxCpm {
         let residual_in = self.residual_input(enc_out.clone(), feat_embed);
         let residual_out = self.residual_lm.forward_cached(residual_in, &mut residual_cache)?;
         let last = |x: Tensor<3>| x.slice_dim(1, t - 1..t).squeeze_dim::<2>(1);
-        let mut lm_hidden = last(enc_out);
-        let mut residual_hidden = last(residual_out);
-        // The previous patch conditions the DiT; at first the last prefix position's features.
-        let mut cond = last_patch(features).swap_dims(1, 2);
-
-        // Patch loop (§6.3).
-        let mut patches = Vec::new();
-        for i in 0..max_len {
-            let mu = self.dit_condition(lm_hidden.clone(), residual_hidden.clone());
-            let z = noise.next_patch(d * p)?;
-            let z = Tensor::<3>::from_data(TensorData::new(z, [1, d, p]), &device);
-            let patch = cfm::solve(&self.loc_dit, z, mu, cond.clone(), settings.cfm);
-            let patch_pd = patch.clone().swap_dims(1, 2);
-            let values = to_vec(patch_pd.clone())?;
-            ensure_finite(&values, "a generated patch")?;
-            if on_patch(&values).is_break() {
-                return Err(Error::Cancelled);
-            }
-            patches.extend_from_slice(&values);
-            cond = patch;
-
-            let logits = to_vec(self.stop_logits(lm_hidden.clone()))?;
-            ensure_finite(&logits, "the stop head")?;
-            // argmax == 1; a tie is argmax 0 (§5.8).
-            let stop = logits[1] > logits[0];
-            if i > settings.min_len && stop {
-                break;
-            }
-            if i + 1 == max_len {
-                if max_len < settings.max_len {
-                    tracing::warn!(max_len, "the take was cut where the model's context (max_length) is full");
-                }
-                break;
-            }
-            let step_embed = self.embed_patches(patch_pd.unsqueeze_dim(1)).squeeze_dim::<2>(1);
-            lm_hidden = self.fsq.forward(self.base_lm.step(step_embed.clone(), &mut base_cache)?);
-            let residual_in = self.residual_input(lm_hidden.clone(), step_embed);
-            residual_hidden = self.residual_lm.step(residual_in, &mut residual_cache)?;
-        }
-        Ok(patches)
+        Ok(Generation {
+            base_cache,
+            residual_cache,
+            lm_hidden: last(enc_out),
+            residual_hidden: last(residual_out),
+            // The previous patch conditions the DiT; at first the last prefix position's features.
+            cond: last_patch(features).swap_dims(1, 2),
+            settings,
+            max_len,
+            patches: 0,
+            phase: Phase::Sample,
+            failure: None,
+        })
     }
 
     /// Patches `[n, P, D]` (row-major) to the latent track `[1, D, n·P]` the VAE decodes.

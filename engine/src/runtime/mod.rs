@@ -13,6 +13,7 @@
 //! # Ok::<(), voxcpm_engine::Error>(())
 //! ```
 
+mod batch;
 mod device;
 mod options;
 mod render_key;
@@ -20,7 +21,7 @@ mod server;
 mod stream;
 
 pub use device::{DeviceRequest, Precision, ResolvedDevice, resolve as resolve_device};
-pub use options::{GenerateOptions, ServerOptions};
+pub use options::{DEFAULT_MAX_BATCH, GenerateOptions, ServerOptions};
 pub use render_key::{model_key, request_key};
 pub use server::{Server, ServerInfo, Speech, Status, save};
 pub use stream::SpeechStream;

@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 use crate::pipeline::{PromptClip, SpeechOptions, SpeechRequest, normalize_whitespace};
 use crate::text;
 
+/// [`ServerOptions::max_batch`] unless told otherwise.
+pub const DEFAULT_MAX_BATCH: usize = 8;
+
 /// How to start a server.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -26,6 +29,10 @@ pub struct ServerOptions {
     pub load_denoiser: bool,
     /// Accepted for VoxCPMEx compatibility (it turns on torch.compile there); no effect here.
     pub optimize: bool,
+    /// The most requests that generate together (continuous batching: each step's products
+    /// then take one row per request, so the weights stream from memory once for all of
+    /// them). At least 1; 1 serves one request at a time.
+    pub max_batch: usize,
 }
 
 impl ServerOptions {
@@ -36,6 +43,7 @@ impl ServerOptions {
             precision: Precision::F32,
             load_denoiser: false,
             optimize: true,
+            max_batch: DEFAULT_MAX_BATCH,
         }
     }
 }

@@ -1,11 +1,15 @@
-//! `Server`: the model on its own thread, serving requests strictly in the order they arrive.
+//! `Server`: the model on its own thread, serving requests in a running batch (continuous
+//! batching): requests start in the order they arrive, join the batch at the next patch
+//! boundary once their prefill is done (up to `max_batch` at a time), generate one patch each
+//! per step, and leave when they finish.
 //!
 //! Callers talk to the worker through one channel of commands; each command carries its own
 //! reply channel (or, for a stream, its own event channel). Requests made while the model
 //! loads wait in the queue and are served once it is ready, or answered with the load error.
-//! `stop` cancels the generation in progress at its next patch, and every request still
+//! `stop` cancels the generations in progress at their next patch, and every request still
 //! queued is answered with [`Error::Stopped`] as the queue is dropped.
 
+use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -15,6 +19,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::batch::{self, Batch, Client, Member};
 use super::device::{self, DeviceRequest, Precision};
 use super::options::{GenerateOptions, ServerOptions};
 use super::stream::{SpeechStream, StreamEvent};
@@ -25,7 +30,7 @@ use crate::hub;
 use crate::kernels;
 use crate::model::LoadOptions;
 use crate::noise::SeededNoise;
-use crate::pipeline::{Progress, SpeechRequest, TextToSpeech};
+use crate::pipeline::{Delivery, Progress, SpeechRequest, TextToSpeech};
 use crate::wav;
 
 /// Where the model stands.
@@ -65,6 +70,10 @@ pub struct ServerInfo {
     pub denoiser: bool,
     /// Patches generated since start, by every request (cancelled ones included).
     pub patches_generated: u64,
+    /// Requests in the running batch now (they generate together, one patch each per step).
+    pub batch: usize,
+    /// The largest the running batch has been since start (never above `max_batch`).
+    pub peak_batch: usize,
     /// The CPU kernels this process runs (the best the CPU has, or `VOXCPM_KERNEL`'s choice),
     /// or why `VOXCPM_KERNEL` cannot be honoured (a cpu model then fails to load, saying so).
     pub cpu_kernels: std::result::Result<kernels::Level, kernels::LevelError>,
@@ -96,7 +105,7 @@ pub fn save(wav_bytes: &[u8], path: &Path) -> Result<()> {
     std::fs::write(path, wav_bytes).map_err(|e| Error::write(path, e))
 }
 
-type ProgressFn = Box<dyn FnMut(Progress) -> ControlFlow<()> + Send>;
+pub(super) type ProgressFn = Box<dyn FnMut(Progress) -> ControlFlow<()> + Send>;
 
 enum Command {
     Generate {
@@ -140,6 +149,8 @@ struct Shared {
     shutdown: AtomicBool,
     streams: AtomicUsize,
     patches: AtomicU64,
+    batch: AtomicUsize,
+    peak_batch: AtomicUsize,
     model: String,
     denoiser: bool,
 }
@@ -167,6 +178,10 @@ impl Server {
     /// the only error reported here; everything about the model is reported by `await_ready`.
     pub fn start(options: ServerOptions) -> Result<Server> {
         let device_request = DeviceRequest::parse(&options.device)?;
+        if options.max_batch == 0 {
+            return Err(Error::InvalidInput("max_batch must be at least 1 (1 serves one request at a time)".into()));
+        }
+        let max_batch = options.max_batch;
         // RNNoise's weights are built in: loading cannot fail and takes microseconds.
         let denoiser = options.load_denoiser.then(Denoiser::new);
         let shared = Arc::new(Shared {
@@ -183,6 +198,8 @@ impl Server {
             shutdown: AtomicBool::new(false),
             streams: AtomicUsize::new(0),
             patches: AtomicU64::new(0),
+            batch: AtomicUsize::new(0),
+            peak_batch: AtomicUsize::new(0),
             model: options.model.clone(),
             denoiser: denoiser.is_some(),
         });
@@ -191,7 +208,8 @@ impl Server {
         let worker = std::thread::Builder::new()
             .name("voxcpm-engine".into())
             .spawn(move || {
-                Worker::load(&options.model, &device_request, options.precision, denoiser, worker_shared).serve(queue)
+                Worker::load(&options.model, &device_request, options.precision, denoiser, worker_shared)
+                    .serve(queue, max_batch)
             })
             .map_err(|e| Error::ModelUnavailable(format!("cannot start the engine thread: {e}")))?;
         Ok(Server { shared, commands, worker: Mutex::new(Some(worker)) })
@@ -237,6 +255,8 @@ impl Server {
             stream_count: self.shared.streams.load(Ordering::Relaxed),
             denoiser: self.shared.denoiser,
             patches_generated: self.shared.patches.load(Ordering::Relaxed),
+            batch: self.shared.batch.load(Ordering::Relaxed),
+            peak_batch: self.shared.peak_batch.load(Ordering::Relaxed),
             cpu_kernels: kernels::selected_level(),
         }
     }
@@ -389,18 +409,79 @@ impl Worker {
         Worker { shared, engine, denoiser }
     }
 
-    fn serve(mut self, queue: Receiver<Command>) {
-        for command in queue.iter() {
+    /// The engine loop: between patches it takes what arrived, lets waiting requests join the
+    /// running batch (up to `max_batch`; each after its own prefill) and steps the batch by
+    /// one patch. A LoRA command waits until the batch has drained, so that requests with
+    /// different adapters never share a batch.
+    fn serve(mut self, queue: Receiver<Command>, max_batch: usize) {
+        let mut waiting = VecDeque::new();
+        let mut batch = Batch::default();
+        loop {
+            if batch.is_empty() && waiting.is_empty() {
+                // Nothing to do: sleep until something arrives.
+                match queue.recv() {
+                    Ok(command) => waiting.push_back(command),
+                    Err(_) => break,
+                }
+            }
+            waiting.extend(queue.try_iter());
             if self.shared.stopping() {
                 break;
             }
+            self.admit(&mut waiting, &mut batch, max_batch);
+            self.shared.batch.store(batch.len(), Ordering::Relaxed);
+            self.shared.peak_batch.fetch_max(batch.len(), Ordering::Relaxed);
+            if let Ok(tts) = &self.engine
+                && !batch.is_empty()
+            {
+                let shared = &self.shared;
+                let context = batch::Context {
+                    tts,
+                    stopping: &|| shared.stopping(),
+                    on_patch: &|| {
+                        shared.patches.fetch_add(1, Ordering::Relaxed);
+                    },
+                    on_stream_end: &|| {
+                        shared.streams.fetch_sub(1, Ordering::Relaxed);
+                    },
+                };
+                batch.step(&context);
+                shared.batch.store(batch.len(), Ordering::Relaxed);
+            }
+        }
+        batch.stop();
+        self.shared.batch.store(0, Ordering::Relaxed);
+        // Dropping the queue drops every pending command's reply sender: their callers get
+        // `Stopped`. Streams still counted as in flight are answered the same way.
+        self.shared.streams.store(0, Ordering::Relaxed);
+        self.engine = Err("stopped".into());
+    }
+
+    /// Serves waiting commands in order while they can go: requests while the batch has room,
+    /// adapter changes once it is empty.
+    fn admit(&mut self, waiting: &mut VecDeque<Command>, batch: &mut Batch, max_batch: usize) {
+        while let Some(command) = waiting.front() {
+            let blocked = match command {
+                Command::Generate { .. } | Command::Stream { .. } => batch.len() >= max_batch,
+                Command::LoadLora { .. } | Command::UnloadLora { .. } => !batch.is_empty(),
+                Command::Wake => false,
+            };
+            if blocked {
+                break;
+            }
+            let Some(command) = waiting.pop_front() else { break };
             match command {
                 Command::Generate { text, options, seed, progress, reply } => {
-                    let _ = reply.send(self.generate(&text, &options, seed, progress));
+                    let client = Client::Whole { seed, progress, reply };
+                    self.begin(&text, &options, seed, client, batch);
                 }
                 Command::Stream { text, options, seed, events, cancelled } => {
-                    self.stream(&text, &options, seed, &events, &cancelled);
-                    self.shared.streams.fetch_sub(1, Ordering::Relaxed);
+                    if cancelled.load(Ordering::Relaxed) {
+                        // Dropped while queued.
+                        self.shared.streams.fetch_sub(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    self.begin(&text, &options, seed, Client::Stream { events, cancelled }, batch);
                 }
                 Command::LoadLora { path, reply } => {
                     let result = self.engine_mut().and_then(|tts| catch_panic(|| tts.load_lora(&path)));
@@ -412,10 +493,32 @@ impl Worker {
                 Command::Wake => {}
             }
         }
-        // Dropping the queue drops every pending command's reply sender: their callers get
-        // `Stopped`. Streams still counted as in flight are answered the same way.
-        self.shared.streams.store(0, Ordering::Relaxed);
-        self.engine = Err("stopped".into());
+    }
+
+    /// Builds the request, runs its prefill and adds it to the batch; a request that cannot
+    /// start is answered at once.
+    fn begin(&self, text: &str, options: &GenerateOptions, seed: u64, client: Client, batch: &mut Batch) {
+        let delivery = if client.is_stream() { Delivery::Streaming } else { Delivery::Whole };
+        let started = self.request(text, options).and_then(|(tts, request)| {
+            if let Client::Stream { events, .. } = &client {
+                let _ = events.send(StreamEvent::Started { sample_rate: tts.output_sample_rate() });
+            }
+            catch_panic(|| tts.begin(&request, delivery))
+        });
+        match started {
+            Ok((utterance, warm_up)) => {
+                if let (Client::Stream { events, .. }, Some(chunk)) = (&client, warm_up) {
+                    let _ = events.send(StreamEvent::Chunk(chunk));
+                }
+                batch.join(Member { utterance, noise: SeededNoise::new(seed), client });
+            }
+            Err(error) => {
+                if client.is_stream() {
+                    self.shared.streams.fetch_sub(1, Ordering::Relaxed);
+                }
+                client.fail(error);
+            }
+        }
     }
 
     fn engine(&self) -> Result<&TextToSpeech> {
@@ -435,69 +538,10 @@ impl Worker {
     fn engine_mut(&mut self) -> Result<&mut TextToSpeech> {
         self.engine.as_mut().map_err(|message| Error::ModelUnavailable(message.clone()))
     }
-
-    fn generate(
-        &self,
-        text: &str,
-        options: &GenerateOptions,
-        seed: u64,
-        mut progress: Option<ProgressFn>,
-    ) -> Result<Speech> {
-        let (tts, request) = self.request(text, options)?;
-        let shared = &self.shared;
-        let result = catch_panic(|| {
-            tts.speak(&request, &mut SeededNoise::new(seed), |p| {
-                shared.patches.fetch_add(1, Ordering::Relaxed);
-                let wanted = progress.as_mut().map_or(ControlFlow::Continue(()), |progress| progress(p));
-                if shared.stopping() { ControlFlow::Break(()) } else { wanted }
-            })
-        });
-        let samples = result.map_err(|e| if shared.stopping() { Error::Stopped } else { e })?;
-        Ok(Speech { samples, sample_rate: tts.output_sample_rate(), seed })
-    }
-
-    fn stream(
-        &self,
-        text: &str,
-        options: &GenerateOptions,
-        seed: u64,
-        events: &Sender<StreamEvent>,
-        cancelled: &AtomicBool,
-    ) {
-        if cancelled.load(Ordering::Relaxed) {
-            return; // dropped while queued
-        }
-        let (tts, request) = match self.request(text, options) {
-            Ok(ready) => ready,
-            Err(e) => {
-                let _ = events.send(StreamEvent::Failed(e));
-                return;
-            }
-        };
-        let _ = events.send(StreamEvent::Started { sample_rate: tts.output_sample_rate() });
-        let shared = &self.shared;
-        let result = catch_panic(|| {
-            tts.speak_streaming(&request, &mut SeededNoise::new(seed), |chunk| {
-                shared.patches.fetch_add(1, Ordering::Relaxed);
-                let wanted = !cancelled.load(Ordering::Relaxed) && !shared.stopping();
-                if wanted && events.send(StreamEvent::Chunk(chunk.to_vec())).is_ok() {
-                    ControlFlow::Continue(())
-                } else {
-                    ControlFlow::Break(())
-                }
-            })
-        });
-        let last = match result {
-            Ok(()) => StreamEvent::End,
-            Err(_) if shared.stopping() => StreamEvent::Failed(Error::Stopped),
-            Err(e) => StreamEvent::Failed(e),
-        };
-        let _ = events.send(last);
-    }
 }
 
 /// Runs `f`, turning a panic inside the engine into an error so that the thread keeps serving.
-fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(super) fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
         let message = panic_message(&*panic);
         tracing::error!(message, "engine panicked");

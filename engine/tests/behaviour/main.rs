@@ -8,8 +8,11 @@
 mod common;
 
 mod bad_input;
+mod batching;
+mod bridge_batching;
 mod bridge_fuzz;
 mod denoise;
+mod hub_download;
 mod normalize;
 mod pipeline;
 mod runtime;

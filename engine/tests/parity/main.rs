@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod batching;
 mod cpu_bf16_parity;
 mod end_to_end;
 mod kernel_levels;

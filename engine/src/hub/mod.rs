@@ -1,7 +1,20 @@
 //! Where a model comes from: a local checkpoint directory, or a Hugging Face repository
 //! downloaded into the standard Hugging Face cache (shared with Python's `huggingface_hub`).
+//!
+//! [`catalog`] lists the official releases, [`local`] reads what the cache holds (never the
+//! network), [`download`] fetches a repository with progress, cancel and resume, and
+//! [`HubLocation`] says which Hub and which cache.
+
+pub mod catalog;
+pub mod download;
+pub mod local;
+mod location;
 
 use std::path::{Path, PathBuf};
+
+pub use download::{DownloadError, DownloadProgress, Downloader};
+pub use local::LocalState;
+pub use location::{DEFAULT_ENDPOINT, HubLocation};
 
 use crate::error::{Error, Result};
 
@@ -12,29 +25,24 @@ pub const DEFAULT_REPO: &str = "openbmb/VoxCPM2";
 /// in the order it tries them. The weights are `model.safetensors` (VoxCPM2, VoxCPM1.5) or
 /// `pytorch_model.bin` (VoxCPM-0.5B ships only that); the AudioVAE `audiovae.safetensors` or
 /// `audiovae.pth`.
-const REQUIRED: [&[&str]; 4] = [
+pub(crate) const REQUIRED: [&[&str]; 4] = [
     &["config.json"],
     &["model.safetensors", "pytorch_model.bin"],
     &["audiovae.safetensors", "audiovae.pth"],
     &["tokenizer.json"],
 ];
 /// Fetched when the repository has them.
-const OPTIONAL_FILES: [&str; 2] = ["tokenizer_config.json", "special_tokens_map.json"];
+pub(crate) const OPTIONAL_FILES: [&str; 2] = ["tokenizer_config.json", "special_tokens_map.json"];
 
 /// The file to use for each part of [`REQUIRED`], given which names exist: the first existing
 /// name of each, as the loader picks them. `Err` describes the first part with none.
-fn required_files(exists: impl Fn(&str) -> bool) -> std::result::Result<Vec<&'static str>, String> {
+pub(crate) fn required_files(exists: impl Fn(&str) -> bool) -> std::result::Result<Vec<&'static str>, String> {
     REQUIRED
         .iter()
         .map(|names| {
             names.iter().copied().find(|name| exists(name)).ok_or_else(|| format!("no {}", names.join(" or ")))
         })
         .collect()
-}
-
-/// True when `dir` holds every part of a checkpoint.
-fn is_complete(dir: &Path) -> bool {
-    required_files(|name| dir.join(name).is_file()).is_ok()
 }
 
 /// True when `name` has the shape of a Hugging Face repository id (`owner/name`).
@@ -46,47 +54,18 @@ pub fn is_repo_id(name: &str) -> bool {
     matches!((parts.next(), parts.next(), parts.next()), (Some(a), Some(b), None) if valid(a) && valid(b))
 }
 
-/// The snapshot directory of `repo` in the local Hugging Face cache, if every required file is
-/// there. Never touches the network.
+/// The snapshot directory of `repo` in the Hugging Face cache the environment names, if it is
+/// installed (see [`local::state`]). Never touches the network.
 pub fn cached(repo: &str) -> Option<PathBuf> {
-    let cache = hf_hub::Cache::from_env().model(repo.to_owned());
-    let config = cache.get(REQUIRED[0][0])?;
-    let dir = config.parent()?.to_owned();
-    is_complete(&dir).then_some(dir)
+    local::state(&HubLocation::from_env(), repo).installed_dir().map(Path::to_path_buf)
 }
 
-/// Downloads `repo` into the Hugging Face cache (skipping files already there) and returns its
-/// snapshot directory. Which weight files to take comes from the repository's file list.
-/// `progress` shows indicatif bars on the terminal.
-pub fn fetch(repo: &str, progress: bool) -> Result<PathBuf> {
-    let failed = |file: &str, e: &dyn std::fmt::Display| {
-        Error::Fetch(format!(
-            "cannot download {file} from {repo} ({e}); check the network, or pass a local checkpoint directory"
-        ))
-    };
-    let api = hf_hub::api::sync::ApiBuilder::from_env()
-        .with_progress(progress)
-        .build()
-        .map_err(|e| failed("anything", &e))?;
-    let api = api.model(repo.to_owned());
-    // The config first: a missing network or repository is reported on the first file.
-    let config = api.get(REQUIRED[0][0]).map_err(|e| failed(REQUIRED[0][0], &e))?;
-    let listing = api.info().map_err(|e| failed("the file list", &e))?;
-    let exists = |name: &str| listing.siblings.iter().any(|file| file.rfilename == name);
-    let files = required_files(exists)
-        .map_err(|missing| Error::Fetch(format!("{repo} is not a VoxCPM checkpoint: it has {missing}")))?;
-    for file in files {
-        api.get(file).map_err(|e| failed(file, &e))?;
-    }
-    for file in OPTIONAL_FILES.into_iter().filter(|name| exists(name)) {
-        if let Err(e) = api.get(file) {
-            tracing::info!(file, error = %e, "optional file not fetched");
-        }
-    }
-    config
-        .parent()
-        .map(Path::to_path_buf)
-        .ok_or_else(|| Error::Fetch(format!("{repo}: the cache returned no directory")))
+/// Downloads `repo` into the Hugging Face cache the environment names (skipping files already
+/// there, resuming interrupted ones) and returns its snapshot directory, without progress
+/// output. `voxcpm fetch` and the plugin use [`Downloader`] for progress and cancel.
+pub fn fetch(repo: &str) -> Result<PathBuf> {
+    let never = std::sync::atomic::AtomicBool::new(false);
+    Ok(Downloader::new(HubLocation::from_env()).download(repo, &never, &mut |_| {})?)
 }
 
 /// The random-weight demo checkpoint in the source tree's assets/ (present in a checkout, not
@@ -148,17 +127,42 @@ pub fn choose(explicit: Option<&str>) -> Result<ModelChoice> {
 }
 
 /// Resolves a user's model argument: an existing directory is used as is; a repository id is
-/// looked up in the cache and downloaded when missing.
+/// looked up in the cache and downloaded when missing (the command line's habit).
 pub fn resolve(model: &str) -> Result<PathBuf> {
+    if let Some(dir) = local_dir(model)? {
+        return Ok(dir);
+    }
+    match cached(model) {
+        Some(dir) => Ok(dir),
+        None => fetch(model),
+    }
+}
+
+/// Resolves a model argument from the disk alone: a directory, or a repository id installed in
+/// `location`'s cache. A repository that is not installed is an error that says to download it:
+/// the plugin never downloads behind the user's back (its Models section does, on request).
+pub fn resolve_cached(model: &str, location: &HubLocation) -> Result<PathBuf> {
+    if let Some(dir) = local_dir(model)? {
+        return Ok(dir);
+    }
+    match local::state(location, model) {
+        LocalState::Installed { snapshot, .. } => Ok(snapshot),
+        state => Err(Error::ModelUnavailable(format!(
+            "{model} is {}: download it in the plugin's Models section (or with `voxcpm fetch {model}`)",
+            state.describe()
+        ))),
+    }
+}
+
+/// `Some(dir)` when `model` is an existing directory, `None` when it is a repository id, and an
+/// error naming it when it is neither.
+fn local_dir(model: &str) -> Result<Option<PathBuf>> {
     let path = Path::new(model);
     if path.is_dir() {
-        return Ok(path.to_owned());
+        return Ok(Some(path.to_owned()));
     }
     if is_repo_id(model) && !path.exists() {
-        return match cached(model) {
-            Some(dir) => Ok(dir),
-            None => fetch(model, false),
-        };
+        return Ok(None);
     }
     Err(Error::InvalidInput(format!(
         "model {model:?} is neither a checkpoint directory nor a Hugging Face repository id (owner/name)"
@@ -218,21 +222,6 @@ mod tests {
             "no audiovae.safetensors or audiovae.pth"
         );
         assert_eq!(chosen(&[]).unwrap_err(), "no config.json");
-    }
-
-    #[test]
-    fn a_snapshot_with_only_pytorch_model_bin_is_complete() {
-        let dir = tempfile::tempdir().unwrap();
-        for file in &VOXCPM_0_5B[..4] {
-            std::fs::write(dir.path().join(file), b"").unwrap();
-        }
-        assert!(is_complete(dir.path()));
-        std::fs::remove_file(dir.path().join("audiovae.pth")).unwrap();
-        assert!(!is_complete(dir.path()), "no VAE");
-        std::fs::write(dir.path().join("audiovae.safetensors"), b"").unwrap();
-        assert!(is_complete(dir.path()));
-        std::fs::remove_file(dir.path().join("pytorch_model.bin")).unwrap();
-        assert!(!is_complete(dir.path()), "no weights");
     }
 
     #[test]
