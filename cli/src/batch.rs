@@ -10,7 +10,9 @@
 //! `manifest.json` in the output directory records every line: its file, seed, duration, and
 //! a key hashing everything that shapes the audio (text, options, the bytes of its clips, the
 //! model). A line whose key and file are unchanged is skipped on the next run. A bad line is
-//! recorded with its error and the batch goes on; the exit status is non-zero if any failed.
+//! recorded with its error and the batch goes on; the exit status is
+//! [`SOME_LINES_FAILED`] if any failed, so a job runner can tell a finished script with failed
+//! lines (listed in the manifest) from a run that stopped (exit status 1).
 //! Up to `--jobs` lines are in flight at once, generated together ([`jobs`]); the manifest
 //! keeps script order whatever order they finish in.
 //!
@@ -20,6 +22,14 @@
 mod jobs;
 mod merge;
 mod shard;
+
+/// The exit status of a batch or merge that finished but has failed lines.
+pub const SOME_LINES_FAILED: u8 = 3;
+
+/// Success, or [`SOME_LINES_FAILED`] when `failed` lines are listed as failed.
+fn finished_with(failed: usize) -> ExitCode {
+    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(SOME_LINES_FAILED) }
+}
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -134,7 +144,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     let rendered = entries.len() - failed - skipped;
     eprintln!("{rendered} rendered, {skipped} unchanged, {failed} failed; manifest: {}", manifest_path.display());
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(finished_with(failed))
 }
 
 /// Renders one line unless its unchanged rendering exists; returns its manifest entry.

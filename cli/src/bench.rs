@@ -1,4 +1,5 @@
-//! `voxcpm bench`: load time, peak memory and time per patch of each stage, as JSON.
+//! `voxcpm bench`: load time, peak memory and time per patch of each stage, as JSON; with
+//! `--concurrency`, the throughput of the runtime's running batch instead ([`throughput`]).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -18,6 +19,13 @@ use voxcpm_engine::wav::write_float_file;
 
 use crate::args::EngineArgs;
 use crate::setup;
+use memory::peak_rss_bytes;
+
+mod batch_stages;
+mod lines;
+mod machine;
+mod memory;
+mod throughput;
 
 /// Median seconds of `runs` calls of `f` (after one warm-up call).
 fn median_seconds(runs: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<f64> {
@@ -30,14 +38,6 @@ fn median_seconds(runs: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> any
     }
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])
-}
-
-/// Peak resident memory of this process in bytes (Linux `VmHWM`), if known.
-fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
 
 /// Forces pending work (lazy backends) by reading one value back.
@@ -68,6 +68,28 @@ pub struct BenchArgs {
     /// chunk and later chunks grow with length.
     #[arg(long)]
     scaling: bool,
+    /// Instead of the stage timings: lines per minute with this many lines at once (a
+    /// comma-separated list, e.g. 1,2,4,8), through the runtime's running batch, against the
+    /// same lines one at a time; also each line's first chunk, the peak memory, and the first
+    /// chunk of a line that joins a running batch.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = clap::value_parser!(u16).range(1..),
+        conflicts_with_all = ["runs", "context", "stream_patches", "scaling"]
+    )]
+    concurrency: Vec<u16>,
+    /// Audio per line of --concurrency, rounded up to whole patches (each line's length is
+    /// fixed: min_len = max_len).
+    #[arg(long, default_value_t = 3.0, requires = "concurrency", value_parser = parse_line_seconds)]
+    line_seconds: f64,
+}
+
+fn parse_line_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds.is_finite() => Ok(seconds),
+        _ => Err(format!("{text:?} is not a positive number of seconds")),
+    }
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<serde_json::Value> {
@@ -78,6 +100,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<serde_json::Value> {
     let resolved = resolve_device(&request, engine.precision);
     if let Some(reason) = &resolved.fallback_reason {
         anyhow::bail!("cannot bench on {} ({}): {reason}", engine.device, engine.precision.name());
+    }
+    if !args.concurrency.is_empty() {
+        let mut concurrency: Vec<usize> = args.concurrency.iter().map(|&c| usize::from(c)).collect();
+        concurrency.sort_unstable();
+        concurrency.dedup();
+        let settings = throughput::Settings { concurrency, line_seconds: args.line_seconds, timesteps: args.steps };
+        return throughput::run(engine, &resolved, &choice.model, &dir, &settings);
     }
     let lora = engine.lora.as_deref();
     let mut report = stages(&dir, lora, &resolved, args.steps, args.runs.max(1), args.context.max(1))?;

@@ -32,7 +32,7 @@ elif [[ -n ${SLURM_JOB_ID:-} ]]; then
     voxcpm batch --merge "$OUT"/shard-* -o "$OUT/merged"
 else
     array=$(sbatch --parsable --array="0-$((SHARDS - 1))" "$0")
-    # afterany, not afterok: a shard with a failed line exits 1, and the merge still lists
+    # afterany, not afterok: a shard with a failed line exits 3, and the merge still lists
     # every line, the failed ones as failed.
     sbatch --parsable --job-name=voxcpm-merge --dependency="afterany:${array%%;*}" \
         --cpus-per-task=1 --mem=1G --time=00:30:00 --output=voxcpm-merge-%j.log "$0"

@@ -135,7 +135,7 @@ pub enum KeyEvent {
 }
 
 impl KeyEvent {
-    fn at(&self) -> usize {
+    pub fn at(&self) -> usize {
         match *self {
             KeyEvent::On { at, .. } | KeyEvent::Off { at, .. } => at,
         }

@@ -71,7 +71,7 @@ pub fn run(dirs: &[PathBuf], output: &Path) -> anyhow::Result<ExitCode> {
         count("skipped"),
         manifest_path.display()
     );
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(super::finished_with(failed))
 }
 
 fn read_shard(dir: &Path) -> anyhow::Result<ShardDir> {

@@ -84,7 +84,8 @@ fn shards_rendered_apart_merge_into_what_one_run_renders() {
     let script = tmp.path().join("lines.tsv");
     std::fs::write(&script, SCRIPT).unwrap();
     let whole = tmp.path().join("whole");
-    assert!(!render(&script, &whole, None).status.success(), "a failed line fails the run");
+    // Finished with failed lines: exit status 3, told apart from a run that stopped (1).
+    assert_eq!(render(&script, &whole, None).status.code(), Some(3), "a failed line fails the run");
     let shards = render_shards(&script, tmp.path(), 3);
 
     let mut owned = Vec::new();
@@ -101,7 +102,7 @@ fn shards_rendered_apart_merge_into_what_one_run_renders() {
 
     let merged = tmp.path().join("merged");
     let output = merge(&shards, &merged);
-    assert!(!output.status.success(), "the failed lines fail the merge too");
+    assert_eq!(output.status.code(), Some(3), "the failed lines fail the merge too");
     assert!(stderr(&output).contains("3 shards merged: 8 lines (6 rendered, 0 unchanged, 2 failed)"), "{output:?}");
     let (merged, whole_manifest) = (manifest(&merged), manifest(&whole));
     let expected: Vec<Option<String>> = SCRIPT_IDS.iter().map(|id| id.map(str::to_owned)).collect();
@@ -181,7 +182,7 @@ fn merge_refuses_missing_repeated_foreign_and_unfinished_shards() {
     let refused = |dirs: Vec<PathBuf>, out: &Path, expected: &[&str]| {
         let output = merge(&dirs, out);
         let stderr = stderr(&output);
-        assert!(!output.status.success(), "{dirs:?} was merged");
+        assert_eq!(output.status.code(), Some(1), "{dirs:?} was merged");
         assert!(expected.iter().all(|part| stderr.contains(part)), "expected {expected:?} in: {stderr}");
         assert!(!stderr.contains("panicked") && stderr.trim().lines().count() == 1, "{stderr}");
     };
@@ -343,7 +344,11 @@ fn slurm_example_renders_one_shard_per_array_task_and_merges() {
 #[test]
 fn kubernetes_example_renders_one_shard_per_index_and_merges() {
     let yaml = std::fs::read_to_string(example("k8s-indexed-job.yaml")).unwrap();
-    let commands: Vec<&str> = yaml.lines().map(str::trim).filter(|line| line.starts_with("exec voxcpm ")).collect();
+    let commands: Vec<&str> = yaml
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("voxcpm ") || line.starts_with("exec voxcpm "))
+        .collect();
     let [render_command, merge_command] = commands[..] else { panic!("expected two voxcpm commands: {commands:?}") };
     assert!(render_command.contains("--shard") && merge_command.contains("--merge"), "{commands:?}");
 
@@ -356,13 +361,22 @@ fn kubernetes_example_renders_one_shard_per_index_and_merges() {
     };
     for variable in commands.iter().flat_map(|command| command.split('$').skip(1)) {
         let name: String = variable.chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
+        if variable.starts_with('?') {
+            continue; // the shell's exit status, not a variable
+        }
         assert!(name == "JOB_COMPLETION_INDEX" || value_of(&name).is_some(), "${name} is not set in the manifest");
     }
     let completions = lines.iter().find_map(|line| line.strip_prefix("completions: ")).expect("completions");
     assert_eq!(Some(completions.to_owned()), value_of("SHARDS"), "SHARDS must equal completions");
 
+    // The example's lines, and one that fails (its voice clip is missing): the pod rendering it
+    // still succeeds, so the Job completes, and the merge lists the line as failed.
     let tmp = tempfile::tempdir().unwrap();
-    let (script, out) = (example_script(tmp.path()), tmp.path().join("renders"));
+    let out = tmp.path().join("renders");
+    let script = example_script(tmp.path());
+    let mut lines = std::fs::read_to_string(&script).unwrap().replacen("id\ttext\n", "id\ttext\tvoice\n", 1);
+    lines.push_str("lost\tFive.\t/nonexistent/lost-voice.wav\n");
+    std::fs::write(&script, lines).unwrap();
     let run = |command: &str, index: Option<u64>| {
         let mut shell = Command::new("sh");
         shell.args(["-c", command]).env("PATH", path_with_voxcpm(tmp.path())).env_remove("VOXCPM_MODEL");
@@ -370,12 +384,17 @@ fn kubernetes_example_renders_one_shard_per_index_and_merges() {
         if let Some(index) = index {
             shell.env("JOB_COMPLETION_INDEX", index.to_string());
         }
-        let output = shell.output().unwrap();
-        assert!(output.status.success(), "{command} (index {index:?}): {}", stderr(&output));
+        shell.output().unwrap()
     };
     for index in 0..3 {
-        run(render_command, Some(index));
+        let output = run(render_command, Some(index));
+        assert!(output.status.success(), "index {index}: {}", stderr(&output));
     }
-    run(merge_command, None);
-    assert_merged_in_order(&out.join("merged"));
+    let merged = run(merge_command, None);
+    assert_eq!(merged.status.code(), Some(3), "the merge reports the failed line: {}", stderr(&merged));
+    let manifest = manifest(&out.join("merged"));
+    let order = ["intro", "alarm", "briefing", "defeat", "lost"];
+    assert_eq!(ids(&manifest), order.map(|id| Some(id.to_owned())), "{manifest}");
+    let lost = &manifest["lines"][4];
+    assert!(lost["status"] == "failed" && lost["error"].to_string().contains("lost-voice.wav"), "{lost}");
 }

@@ -1,24 +1,28 @@
 //! Worst-case `process()` time per block, next to the block's real-time budget, for the bundled
-//! .clap in a CLAP host (clack-host) while eight lines overlap.
+//! .clap in a CLAP host (clack-host) while eight lines overlap, each played by a key with its
+//! velocity and released in gate mode (so the envelopes and release fades run too).
 //!
 //! ```sh
 //! cargo run --release -p voxcpm-host-tests --bin plugin-process-bench -- bench/plugin-process.json
 //! ```
 //!
 //! Lines are rendered first (an offline pass), then each rate and block size plays 10 s in
-//! real-time mode with a trigger every 50 ms in overlap mode, as fast as the host can call.
+//! real-time mode with a note every 50 ms in overlap mode, each released 450 ms later, as fast as
+//! the host can call.
 //! Timings include the CLAP wrapper's own work per call (event queue, buffer setup).
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use voxcpm_host_tests::clap::{Run, edit_state, entry, first_sound, instance, play, set_offline};
+use voxcpm_host_tests::clap::{KeyEvent, Run, edit_state, entry, first_sound, instance, play, play_keys, set_offline};
 
 const RATES: [u32; 4] = [44_100, 48_000, 88_200, 96_000];
 const BLOCK_SIZES: [usize; 7] = [1, 16, 64, 128, 256, 512, 1024];
 const SECONDS: usize = 10;
 /// Demo-model lines last about 0.6 s: a trigger every 50 ms keeps all 8 voices busy (stealing).
 const TRIGGER_EVERY_S: f64 = 0.05;
+/// Each key is held this long: nine notes overlap, so voices are stolen and fading at once.
+const HOLD_S: f64 = 0.45;
 
 fn main() {
     let out = std::env::args().nth(1);
@@ -32,7 +36,11 @@ fn main() {
     set_offline(&mut plugin, true);
     let warm = Run { rate: 48_000, frames: 48_000, blocks: &[512], notes: &[(0, 60), (10, 61)], pace: Duration::ZERO };
     assert!(first_sound(&play(&mut plugin, &warm).left).is_some(), "the lines did not render");
-    edit_state(&mut plugin, |state| state["params"]["retrigger"] = json!({ "string": "overlap" }));
+    edit_state(&mut plugin, |state| {
+        state["params"]["retrigger"] = json!({ "string": "overlap" });
+        state["params"]["note_off"] = json!({ "string": "gate" });
+        state["params"]["velocity"] = json!({ "string": "gain" });
+    });
     set_offline(&mut plugin, false);
 
     let mut rows = Vec::new();
@@ -43,10 +51,8 @@ fn main() {
     for rate in RATES {
         for block in BLOCK_SIZES {
             let frames = rate as usize * SECONDS;
-            let every = (TRIGGER_EVERY_S * f64::from(rate)) as usize;
-            let notes: Vec<(usize, u8)> = (0..frames / every).map(|i| (i * every + 3, 60 + (i % 2) as u8)).collect();
-            let run = Run { rate, frames, blocks: &[block], notes: &notes, pace: Duration::ZERO };
-            let played = play(&mut plugin, &run);
+            let run = Run { rate, frames, blocks: &[block], notes: &[], pace: Duration::ZERO };
+            let played = play_keys(&mut plugin, &run, &keys(rate, frames));
             assert!(first_sound(&played.left).is_some(), "no speech at {rate} Hz, block {block}");
             let row = summarise(rate, block, &played.blocks);
             println!(
@@ -63,11 +69,12 @@ fn main() {
         }
     }
     let report = json!({
-        "what": "process() time per block of the bundled .clap in clack-host, 8 voices busy",
+        "what": "process() time per block of the bundled .clap in clack-host, 8 voices busy, keys with velocity (to gain) released in gate mode",
         "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "machine": machine(),
         "seconds_per_case": SECONDS,
         "trigger_every_s": TRIGGER_EVERY_S,
+        "hold_s": HOLD_S,
         "rows": rows,
     });
     if let Some(path) = out {
@@ -75,6 +82,21 @@ fn main() {
             .unwrap_or_else(|e| panic!("writing {path}: {e}"));
         eprintln!("wrote {path}");
     }
+}
+
+/// A note every [`TRIGGER_EVERY_S`] on two alternating keys, velocities from 0.3 to 1, each
+/// released [`HOLD_S`] later (gate mode fades it out there).
+fn keys(rate: u32, frames: usize) -> Vec<KeyEvent> {
+    let every = (TRIGGER_EVERY_S * f64::from(rate)) as usize;
+    let hold = (HOLD_S * f64::from(rate)) as usize;
+    (0..frames / every)
+        .flat_map(|i| {
+            let (at, key) = (i * every + 3, 60 + (i % 2) as u8);
+            let velocity = 0.3 + 0.7 * (i % 8) as f64 / 7.0;
+            [KeyEvent::On { at, key, velocity }, KeyEvent::Off { at: at + hold, key, velocity: 0.5 }]
+        })
+        .filter(|event| event.at() < frames)
+        .collect()
 }
 
 fn summarise(rate: u32, block: usize, blocks: &[(usize, Duration)]) -> Value {
