@@ -272,6 +272,7 @@ impl WorkerState {
                 }
             }
         }
+        self.join_renders();
     }
 
     fn tick(&mut self) {

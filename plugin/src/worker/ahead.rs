@@ -8,6 +8,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TryRecvError, channel};
+use std::thread::JoinHandle;
 
 use rtrb::Producer;
 use voxcpm_engine::Error;
@@ -34,6 +35,9 @@ pub(super) struct RenderInFlight {
     /// Its key in the render cache.
     request: String,
     result: Receiver<voxcpm_engine::Result<Speech>>,
+    /// Joined once its result is in, or when the worker stops: no thread of the plugin may
+    /// outlive its instance (a host may unload the library next), nor keep its model loaded.
+    thread: JoinHandle<()>,
 }
 
 impl WorkerState {
@@ -185,6 +189,14 @@ impl WorkerState {
         }
     }
 
+    /// Waits for the renders in flight; with the worker stopping, each is cancelled at its
+    /// next patch (its progress callback sees the stop flag).
+    pub(super) fn join_renders(&mut self) {
+        for render in self.renders.drain(..) {
+            let _ = render.thread.join();
+        }
+    }
+
     /// Takes a take from the render cache, or starts rendering it on a helper thread.
     fn render(&mut self, index: usize, take: usize) {
         let Some(model) = self.model.as_ref() else { return };
@@ -233,7 +245,9 @@ impl WorkerState {
             let _ = send.send(server.generate_with_progress(&spec.text, &options, progress));
         });
         match spawned {
-            Ok(_) => self.renders.push(RenderInFlight { index, take, chosen, base, model_key: key, request, result }),
+            Ok(thread) => {
+                self.renders.push(RenderInFlight { index, take, chosen, base, model_key: key, request, result, thread })
+            }
             Err(e) => self.fail_take(index, take, &format!("cannot start a render thread: {e}")),
         }
     }
@@ -241,7 +255,9 @@ impl WorkerState {
     /// Delivers a finished render, unless its line changed meanwhile (then the new version is
     /// queued already and this one is dropped).
     fn finish_render(&mut self, render: RenderInFlight, result: voxcpm_engine::Result<Speech>) {
-        let RenderInFlight { index, take, base, model_key, request, .. } = render;
+        let RenderInFlight { index, take, base, model_key, request, thread, .. } = render;
+        // It has sent its result: it is ending.
+        let _ = thread.join();
         let slot = &self.lines[index];
         let awaited = slot.spec.as_ref() == Some(&base)
             && slot.model_key == model_key
@@ -471,6 +487,29 @@ mod tests {
             let alone = engine.server.generate(&spec.text, &spec.options()).unwrap().samples;
             assert!(clip.samples.to_vec() == alone, "line {line}: its batched clip differs from its render alone");
         }
+    }
+
+    /// No render thread outlives its worker: stopping a worker with takes in flight cancels and
+    /// joins them, so the model it was the last user of is freed with it (and a host may unload
+    /// the library right after).
+    #[test]
+    fn a_stopped_worker_leaves_no_render_running_and_frees_its_model() {
+        let cache = tempfile::tempdir().unwrap();
+        let lines = (0..8).map(|i| Line { takes: 8, ..Line::new(format!("Line {i}, still rendering.")) }).collect();
+        let running = start(lines, cache.path());
+        // A model no other test uses: whether its server is still alive is this test's alone.
+        let model = crate::worker::tests::fresh_demo_model();
+        let dir = model.path().display().to_string();
+        running.params.project_mut().model = Some(model.path().to_owned());
+        running.status.request_scan();
+        wait_until("renders in flight on the new model", || {
+            running.status.model().summary.contains(&dir)
+                && (0..8).any(|line| running.status.state(line) == LineState::Rendering)
+        });
+        drop(running);
+        let engine = shared_engine::acquire(Some(&dir)).unwrap();
+        let peak = engine.server.info().peak_batch;
+        assert_eq!(peak, 0, "the stopped worker's renders kept its model alive (a fresh one would have run nothing)");
     }
 
     #[test]
