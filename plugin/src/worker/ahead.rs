@@ -354,8 +354,10 @@ fn withdraw_take(to_audio: &mut Producer<ToAudio>, index: usize, take: usize, sl
 #[cfg(test)]
 mod tests {
     use std::path::{Path, PathBuf};
+    use std::time::Duration;
 
-    use voxcpm_engine::runtime::GenerateOptions;
+    use voxcpm_engine::pipeline::SpeechOptions;
+    use voxcpm_engine::runtime::{DEFAULT_MAX_BATCH, GenerateOptions};
 
     use super::*;
     use crate::handoff::AudioEnds;
@@ -489,27 +491,41 @@ mod tests {
         }
     }
 
-    /// No render thread outlives its worker: stopping a worker with takes in flight cancels and
-    /// joins them, so the model it was the last user of is freed with it (and a host may unload
-    /// the library right after).
+    /// No render thread outlives its worker: stopping a worker waits for its takes in flight
+    /// (cancelled at their next patch), so the model it was the last user of is freed with it,
+    /// and a host may unload the library right after. The test's own long streams fill the
+    /// engine's batch, so the worker's renders are still waiting in its queue when it stops.
     #[test]
     fn a_stopped_worker_leaves_no_render_running_and_frees_its_model() {
-        let cache = tempfile::tempdir().unwrap();
-        let lines = (0..8).map(|i| Line { takes: 8, ..Line::new(format!("Line {i}, still rendering.")) }).collect();
-        let running = start(lines, cache.path());
-        // A model no other test uses: whether its server is still alive is this test's alone.
         let model = crate::worker::tests::fresh_demo_model();
         let dir = model.path().display().to_string();
+        let engine = shared_engine::acquire(Some(&dir)).unwrap();
+        let long = GenerateOptions {
+            speech: SpeechOptions { min_len: 4000, max_len: 4000, ..SpeechOptions::default() },
+            ..GenerateOptions::default()
+        };
+        let streams: Vec<_> =
+            (0..DEFAULT_MAX_BATCH).map(|_| engine.server.generate_streaming("Busy.", &long).unwrap()).collect();
+
+        let cache = tempfile::tempdir().unwrap();
+        let running = start(vec![Line { takes: 2, ..Line::new("Waiting in the queue.") }], cache.path());
         running.params.project_mut().model = Some(model.path().to_owned());
         running.status.request_scan();
-        wait_until("renders in flight on the new model", || {
-            running.status.model().summary.contains(&dir)
-                && (0..8).any(|line| running.status.state(line) == LineState::Rendering)
+        wait_until("a render queued on the busy model", || {
+            running.status.model().summary.contains(&dir) && running.status.state(0) == LineState::Rendering
         });
-        drop(running);
-        let engine = shared_engine::acquire(Some(&dir)).unwrap();
-        let peak = engine.server.info().peak_batch;
-        assert_eq!(peak, 0, "the stopped worker's renders kept its model alive (a fresh one would have run nothing)");
+        let (stopped, done) = channel();
+        let stopper = std::thread::spawn(move || {
+            drop(running);
+            let _ = stopped.send(());
+        });
+        if done.recv_timeout(Duration::from_millis(300)).is_ok() {
+            // It stopped without waiting for its renders, which still wait for the engine.
+            assert_eq!(Arc::strong_count(&engine.server), 1, "the stopped worker's renders still hold the model");
+        }
+        drop(streams);
+        stopper.join().unwrap();
+        assert_eq!(Arc::strong_count(&engine.server), 1, "the stopped worker's renders still hold the model");
     }
 
     #[test]
