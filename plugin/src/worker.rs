@@ -123,19 +123,23 @@ fn line_spec(params: &VoxParams, project: &Project, line: &Line) -> LineSpec {
 /// The lines as the project and parameters describe them now (`None`: nothing to render).
 fn current_plans(params: &VoxParams) -> Vec<Option<LinePlan>> {
     let project = params.project();
-    let live = params.live.value();
-    project
-        .lines
-        .iter()
-        .take(MAX_LINES)
-        .map(|line| {
-            (!live && !line.text.trim().is_empty()).then(|| {
-                let spec = line_spec(params, &project, line);
-                let chosen = takes::chosen_take(line, spec.seed);
-                LinePlan { spec, takes: takes::take_count(line), chosen }
-            })
-        })
-        .collect()
+    project.lines.iter().take(MAX_LINES).map(|line| plan(params, &project, line)).collect()
+}
+
+/// Line `index` alone as [`current_plans`] describes it: what a render in flight checks after
+/// every patch, without building every line's plan.
+fn current_plan(params: &VoxParams, index: usize) -> Option<LinePlan> {
+    let project = params.project();
+    project.lines.get(index).filter(|_| index < MAX_LINES).and_then(|line| plan(params, &project, line))
+}
+
+/// `line`'s plan, or `None` when nothing is rendered ahead for it (live mode, no text).
+fn plan(params: &VoxParams, project: &Project, line: &Line) -> Option<LinePlan> {
+    (!params.live.value() && !line.text.trim().is_empty()).then(|| {
+        let spec = line_spec(params, project, line);
+        let chosen = takes::chosen_take(line, spec.seed);
+        LinePlan { spec, takes: takes::take_count(line), chosen }
+    })
 }
 
 /// A line's spec for live play, with its chosen take's seed (live mode renders nothing ahead,

@@ -15,7 +15,7 @@ use voxcpm_engine::Error;
 use voxcpm_engine::pipeline::Progress;
 use voxcpm_engine::runtime::{DEFAULT_MAX_BATCH, Speech, request_key};
 
-use super::{LinePlan, LineSlot, LineSpec, TakeSlot, WorkerState, current_plans, failed};
+use super::{LinePlan, LineSlot, LineSpec, TakeSlot, WorkerState, current_plan, current_plans, failed};
 use crate::handoff::{Clip, ToAudio};
 use crate::status::{LineReport, LineState};
 use crate::takes::{self, TakeReport};
@@ -232,7 +232,7 @@ impl WorkerState {
             if chosen {
                 status.set_progress(index, progress);
             }
-            let plan = current_plans(&params).get(index).cloned().flatten();
+            let plan = current_plan(&params, index);
             let still_wanted = plan.is_some_and(|plan| plan.spec == wanted && take < plan.takes);
             if still_wanted && !stop.load(Ordering::Relaxed) {
                 ControlFlow::Continue(())
